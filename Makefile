@@ -44,7 +44,7 @@ WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter -Wno-missing-field-initializers
 HARDEN   := -fstack-protector-strong -fstack-clash-protection -fcf-protection -fPIE
 CFLAGS   ?= -g
-ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(MODE_CFLAGS) $(WARNINGS) $(HARDEN) \
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(MODE_CFLAGS) $(WARNINGS) $(HARDEN) \
               -Isrc -Ibpf -I$(B) -Itests/lib -DYAMORI_VERSION='"$(VERSION)"' \
               $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now,-z,noexecstack -Wl,--as-needed $(MODE_LDFLAGS) $(LDFLAGS)
@@ -80,7 +80,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 HELPER_SRC  := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(O)/helpers/%,$(HELPER_SRC))
 
-.PHONY: all deps run test tests bench clean install
+.PHONY: all deps run test tests test-binaries bench clean install
 .SECONDARY:
 all: $(AGENT_BIN) $(TEST_BINS) $(BENCH_BINS) $(HELPER_BINS)
 
@@ -142,8 +142,10 @@ run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/rel/yamori-agent
 	$(BUILD)/rel/yamori-agent --stdout
 
+test-binaries: $(AGENT_BIN) $(TEST_BINS) $(HELPER_BINS)
+
 tests: deps
-	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory SAN=1 test-binaries
 	@$(MAKE) --no-print-directory SAN=0 $(BUILD)/rel/yamori-agent
 
 test: tests

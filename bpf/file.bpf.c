@@ -129,7 +129,7 @@ static __always_inline __u32 file_record(struct ys_scratch *s, __u16 type, enum 
 
 /* ---------------------------------------------------------------- open */
 
-static __always_inline int on_open_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int on_open_exit(struct ys_sys_exit *ctx)
 {
     long fd = ctx->ret;
     struct ys_scratch *s;
@@ -173,17 +173,17 @@ static __always_inline int on_open_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
-int exit_openat(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx); }
+int exit_openat(struct ys_sys_exit *ctx) { return on_open_exit(ctx); }
 SEC("tracepoint/syscalls/sys_exit_openat2")
-int exit_openat2(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx); }
+int exit_openat2(struct ys_sys_exit *ctx) { return on_open_exit(ctx); }
 SEC("tracepoint/syscalls/sys_exit_open")
-int exit_open(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx); }
+int exit_open(struct ys_sys_exit *ctx) { return on_open_exit(ctx); }
 SEC("tracepoint/syscalls/sys_exit_creat")
-int exit_creat(struct trace_event_raw_sys_exit *ctx) { return on_open_exit(ctx); }
+int exit_creat(struct ys_sys_exit *ctx) { return on_open_exit(ctx); }
 
 /* ---------------------------------------------------------------- first write */
 
-static __always_inline int on_write_enter(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int on_write_enter(struct ys_sys_enter *ctx)
 {
     struct watch_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__s32)ctx->args[0]};
     struct file **watched_file = bpf_map_lookup_elem(&watched, &k);
@@ -208,15 +208,15 @@ static __always_inline int on_write_enter(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx) { return on_write_enter(ctx); }
+int enter_write(struct ys_sys_enter *ctx) { return on_write_enter(ctx); }
 SEC("tracepoint/syscalls/sys_enter_pwrite64")
-int enter_pwrite64(struct trace_event_raw_sys_enter *ctx) { return on_write_enter(ctx); }
+int enter_pwrite64(struct ys_sys_enter *ctx) { return on_write_enter(ctx); }
 SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx) { return on_write_enter(ctx); }
+int enter_writev(struct ys_sys_enter *ctx) { return on_write_enter(ctx); }
 SEC("tracepoint/syscalls/sys_enter_pwritev")
-int enter_pwritev(struct trace_event_raw_sys_enter *ctx) { return on_write_enter(ctx); }
+int enter_pwritev(struct ys_sys_enter *ctx) { return on_write_enter(ctx); }
 SEC("tracepoint/syscalls/sys_enter_pwritev2")
-int enter_pwritev2(struct trace_event_raw_sys_enter *ctx) { return on_write_enter(ctx); }
+int enter_pwritev2(struct ys_sys_enter *ctx) { return on_write_enter(ctx); }
 
 /* ---------------------------------------------------------------- path operations */
 
@@ -278,14 +278,14 @@ static __always_inline void park(struct ys_scratch *s, __u32 size, long nr)
 }
 
 /* At system-call exit: sends this thread's parked record on success. */
-static __always_inline int confirm(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int confirm(struct ys_sys_exit *ctx)
 {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
     struct pending_op *p = bpf_map_lookup_elem(&pending, &tid);
 
     if (!p)
         return 0;
-    if (ctx->ret == 0 && ctx->id == p->nr) {
+    if (ctx->ret == 0 && ctx->nr == p->nr) {
         __u16 type = ((struct ys_hdr *)p->rec)->type;
         __u32 size = p->size;
         if (size > sizeof(p->rec))
@@ -313,27 +313,27 @@ static __always_inline int enter_path_op(long nr, __u16 type, long dirfd, const 
 }
 
 SEC("tracepoint/syscalls/sys_enter_unlink")
-int enter_unlink(struct trace_event_raw_sys_enter *ctx)
+int enter_unlink(struct ys_sys_enter *ctx)
 {
-    return enter_path_op(ctx->id, YS_FILE_DELETE, YS_AT_FDCWD, (const char *)ctx->args[0], 0);
+    return enter_path_op(ctx->nr, YS_FILE_DELETE, YS_AT_FDCWD, (const char *)ctx->args[0], 0);
 }
 SEC("tracepoint/syscalls/sys_enter_unlinkat")
-int enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
+int enter_unlinkat(struct ys_sys_enter *ctx)
 {
-    return enter_path_op(ctx->id, YS_FILE_DELETE, ctx->args[0], (const char *)ctx->args[1],
+    return enter_path_op(ctx->nr, YS_FILE_DELETE, ctx->args[0], (const char *)ctx->args[1],
                          (ctx->args[2] & AT_REMOVEDIR) ? YS_F_DIR : 0);
 }
 SEC("tracepoint/syscalls/sys_enter_rmdir")
-int enter_rmdir(struct trace_event_raw_sys_enter *ctx)
+int enter_rmdir(struct ys_sys_enter *ctx)
 {
-    return enter_path_op(ctx->id, YS_FILE_DELETE, YS_AT_FDCWD, (const char *)ctx->args[0], YS_F_DIR);
+    return enter_path_op(ctx->nr, YS_FILE_DELETE, YS_AT_FDCWD, (const char *)ctx->args[0], YS_F_DIR);
 }
 SEC("tracepoint/syscalls/sys_exit_unlink")
-int exit_unlink(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_unlink(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_unlinkat")
-int exit_unlinkat(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_unlinkat(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_rmdir")
-int exit_rmdir(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_rmdir(struct ys_sys_exit *ctx) { return confirm(ctx); }
 
 static __always_inline int enter_rename(long nr, long olddirfd, const char *oldpath, long newdirfd, const char *newpath)
 {
@@ -357,26 +357,26 @@ static __always_inline int enter_rename(long nr, long olddirfd, const char *oldp
 }
 
 SEC("tracepoint/syscalls/sys_enter_rename")
-int enter_rename_(struct trace_event_raw_sys_enter *ctx)
+int enter_rename_(struct ys_sys_enter *ctx)
 {
-    return enter_rename(ctx->id, YS_AT_FDCWD, (const char *)ctx->args[0], YS_AT_FDCWD, (const char *)ctx->args[1]);
+    return enter_rename(ctx->nr, YS_AT_FDCWD, (const char *)ctx->args[0], YS_AT_FDCWD, (const char *)ctx->args[1]);
 }
 SEC("tracepoint/syscalls/sys_enter_renameat")
-int enter_renameat(struct trace_event_raw_sys_enter *ctx)
+int enter_renameat(struct ys_sys_enter *ctx)
 {
-    return enter_rename(ctx->id, ctx->args[0], (const char *)ctx->args[1], ctx->args[2], (const char *)ctx->args[3]);
+    return enter_rename(ctx->nr, ctx->args[0], (const char *)ctx->args[1], ctx->args[2], (const char *)ctx->args[3]);
 }
 SEC("tracepoint/syscalls/sys_enter_renameat2")
-int enter_renameat2(struct trace_event_raw_sys_enter *ctx)
+int enter_renameat2(struct ys_sys_enter *ctx)
 {
-    return enter_rename(ctx->id, ctx->args[0], (const char *)ctx->args[1], ctx->args[2], (const char *)ctx->args[3]);
+    return enter_rename(ctx->nr, ctx->args[0], (const char *)ctx->args[1], ctx->args[2], (const char *)ctx->args[3]);
 }
 SEC("tracepoint/syscalls/sys_exit_rename")
-int exit_rename(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_rename(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_renameat")
-int exit_renameat(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_renameat(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_renameat2")
-int exit_renameat2(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_renameat2(struct ys_sys_exit *ctx) { return confirm(ctx); }
 
 /* chmod / chown: the new mode or owner goes into the record */
 static __always_inline int enter_attr_path(long nr, __u16 type, long dirfd, const char *upath,
@@ -426,66 +426,66 @@ static __always_inline int enter_attr_fd(long nr, __u16 type, long fd, __u32 mod
 }
 
 SEC("tracepoint/syscalls/sys_enter_chmod")
-int enter_chmod(struct trace_event_raw_sys_enter *ctx)
+int enter_chmod(struct ys_sys_enter *ctx)
 {
-    return enter_attr_path(ctx->id, YS_FILE_CHMOD, YS_AT_FDCWD, (const char *)ctx->args[0], ctx->args[1], -1, -1);
+    return enter_attr_path(ctx->nr, YS_FILE_CHMOD, YS_AT_FDCWD, (const char *)ctx->args[0], ctx->args[1], -1, -1);
 }
 SEC("tracepoint/syscalls/sys_enter_fchmodat")
-int enter_fchmodat(struct trace_event_raw_sys_enter *ctx)
+int enter_fchmodat(struct ys_sys_enter *ctx)
 {
-    return enter_attr_path(ctx->id, YS_FILE_CHMOD, ctx->args[0], (const char *)ctx->args[1], ctx->args[2], -1, -1);
+    return enter_attr_path(ctx->nr, YS_FILE_CHMOD, ctx->args[0], (const char *)ctx->args[1], ctx->args[2], -1, -1);
 }
 SEC("tracepoint/syscalls/sys_enter_fchmodat2")
-int enter_fchmodat2(struct trace_event_raw_sys_enter *ctx)
+int enter_fchmodat2(struct ys_sys_enter *ctx)
 {
-    return enter_attr_path(ctx->id, YS_FILE_CHMOD, ctx->args[0], (const char *)ctx->args[1], ctx->args[2], -1, -1);
+    return enter_attr_path(ctx->nr, YS_FILE_CHMOD, ctx->args[0], (const char *)ctx->args[1], ctx->args[2], -1, -1);
 }
 SEC("tracepoint/syscalls/sys_enter_fchmod")
-int enter_fchmod(struct trace_event_raw_sys_enter *ctx)
+int enter_fchmod(struct ys_sys_enter *ctx)
 {
-    return enter_attr_fd(ctx->id, YS_FILE_CHMOD, ctx->args[0], ctx->args[1], -1, -1);
+    return enter_attr_fd(ctx->nr, YS_FILE_CHMOD, ctx->args[0], ctx->args[1], -1, -1);
 }
 SEC("tracepoint/syscalls/sys_enter_chown")
-int enter_chown(struct trace_event_raw_sys_enter *ctx)
+int enter_chown(struct ys_sys_enter *ctx)
 {
-    return enter_attr_path(ctx->id, YS_FILE_CHOWN, YS_AT_FDCWD, (const char *)ctx->args[0], 0, ctx->args[1], ctx->args[2]);
+    return enter_attr_path(ctx->nr, YS_FILE_CHOWN, YS_AT_FDCWD, (const char *)ctx->args[0], 0, ctx->args[1], ctx->args[2]);
 }
 SEC("tracepoint/syscalls/sys_enter_lchown")
-int enter_lchown(struct trace_event_raw_sys_enter *ctx)
+int enter_lchown(struct ys_sys_enter *ctx)
 {
-    return enter_attr_path(ctx->id, YS_FILE_CHOWN, YS_AT_FDCWD, (const char *)ctx->args[0], 0, ctx->args[1], ctx->args[2]);
+    return enter_attr_path(ctx->nr, YS_FILE_CHOWN, YS_AT_FDCWD, (const char *)ctx->args[0], 0, ctx->args[1], ctx->args[2]);
 }
 SEC("tracepoint/syscalls/sys_enter_fchownat")
-int enter_fchownat(struct trace_event_raw_sys_enter *ctx)
+int enter_fchownat(struct ys_sys_enter *ctx)
 {
-    return enter_attr_path(ctx->id, YS_FILE_CHOWN, ctx->args[0], (const char *)ctx->args[1], 0, ctx->args[2], ctx->args[3]);
+    return enter_attr_path(ctx->nr, YS_FILE_CHOWN, ctx->args[0], (const char *)ctx->args[1], 0, ctx->args[2], ctx->args[3]);
 }
 SEC("tracepoint/syscalls/sys_enter_fchown")
-int enter_fchown(struct trace_event_raw_sys_enter *ctx)
+int enter_fchown(struct ys_sys_enter *ctx)
 {
-    return enter_attr_fd(ctx->id, YS_FILE_CHOWN, ctx->args[0], 0, ctx->args[1], ctx->args[2]);
+    return enter_attr_fd(ctx->nr, YS_FILE_CHOWN, ctx->args[0], 0, ctx->args[1], ctx->args[2]);
 }
 SEC("tracepoint/syscalls/sys_exit_chmod")
-int exit_chmod(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_chmod(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_fchmodat")
-int exit_fchmodat(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_fchmodat(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_fchmodat2")
-int exit_fchmodat2(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_fchmodat2(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_fchmod")
-int exit_fchmod(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_fchmod(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_chown")
-int exit_chown(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_chown(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_lchown")
-int exit_lchown(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_lchown(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_fchownat")
-int exit_fchownat(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_fchownat(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_fchown")
-int exit_fchown(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_fchown(struct ys_sys_exit *ctx) { return confirm(ctx); }
 
 /* utimensat(dirfd, path, times[2], flags): only explicit times count; a
  * NULL path means the descriptor itself (futimens). */
 SEC("tracepoint/syscalls/sys_enter_utimensat")
-int enter_utimensat(struct trace_event_raw_sys_enter *ctx)
+int enter_utimensat(struct ys_sys_enter *ctx)
 {
     const struct __kernel_timespec *ut = (const void *)ctx->args[2];
     struct __kernel_timespec t[2];
@@ -515,7 +515,7 @@ int enter_utimensat(struct trace_event_raw_sys_enter *ctx)
     f->atime_nsec = explicit_a ? t[0].tv_nsec : 0;
     f->mtime_sec = explicit_m ? t[1].tv_sec : -1;
     f->mtime_nsec = explicit_m ? t[1].tv_nsec : 0;
-    park(s, size, ctx->id);
+    park(s, size, ctx->nr);
     return 0;
 }
 
@@ -545,18 +545,18 @@ static __always_inline int enter_utimes_tv(long nr, long dirfd, const char *upat
 }
 
 SEC("tracepoint/syscalls/sys_enter_utimes")
-int enter_utimes(struct trace_event_raw_sys_enter *ctx)
+int enter_utimes(struct ys_sys_enter *ctx)
 {
-    return enter_utimes_tv(ctx->id, YS_AT_FDCWD, (const char *)ctx->args[0], (const void *)ctx->args[1]);
+    return enter_utimes_tv(ctx->nr, YS_AT_FDCWD, (const char *)ctx->args[0], (const void *)ctx->args[1]);
 }
 SEC("tracepoint/syscalls/sys_enter_futimesat")
-int enter_futimesat(struct trace_event_raw_sys_enter *ctx)
+int enter_futimesat(struct ys_sys_enter *ctx)
 {
-    return enter_utimes_tv(ctx->id, ctx->args[0], (const char *)ctx->args[1], (const void *)ctx->args[2]);
+    return enter_utimes_tv(ctx->nr, ctx->args[0], (const char *)ctx->args[1], (const void *)ctx->args[2]);
 }
 SEC("tracepoint/syscalls/sys_exit_utimensat")
-int exit_utimensat(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_utimensat(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_utimes")
-int exit_utimes(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_utimes(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_futimesat")
-int exit_futimesat(struct trace_event_raw_sys_exit *ctx) { return confirm(ctx); }
+int exit_futimesat(struct ys_sys_exit *ctx) { return confirm(ctx); }

@@ -155,7 +155,7 @@ static __always_inline struct sock *fd_sock(long fd)
     return BPF_CORE_READ(sock, sk);
 }
 
-static __always_inline int on_accept_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int on_accept_exit(struct ys_sys_exit *ctx)
 {
     struct ys_net n = {};
     struct sock *sk;
@@ -174,16 +174,16 @@ static __always_inline int on_accept_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept(struct trace_event_raw_sys_exit *ctx) { return on_accept_exit(ctx); }
+int exit_accept(struct ys_sys_exit *ctx) { return on_accept_exit(ctx); }
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return on_accept_exit(ctx); }
+int exit_accept4(struct ys_sys_exit *ctx) { return on_accept_exit(ctx); }
 
 /* bind(): a UDP socket that binds is a listener */
 SEC("tracepoint/syscalls/sys_enter_bind")
-int enter_bind(struct trace_event_raw_sys_enter *ctx)
+int enter_bind(struct ys_sys_enter *ctx)
 {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
-    struct udp_call c = {.nr = ctx->id, .fd = ctx->args[0]};
+    struct udp_call c = {.nr = ctx->nr, .fd = ctx->args[0]};
 
     if (ys_is_self())
         return 0;
@@ -192,7 +192,7 @@ int enter_bind(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")
-int exit_bind(struct trace_event_raw_sys_exit *ctx)
+int exit_bind(struct ys_sys_exit *ctx)
 {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
     struct udp_call *c = bpf_map_lookup_elem(&udp_calls, &tid);
@@ -238,7 +238,7 @@ static __always_inline int udp_enter(long nr, long fd, __u64 uaddr, __u64 umsg, 
 }
 
 /* Exit of a send/receive: report the first datagram of its 5-tuple. */
-static __always_inline int udp_exit(struct trace_event_raw_sys_exit *ctx, __u16 type)
+static __always_inline int udp_exit(struct ys_sys_exit *ctx, __u16 type)
 {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
     struct udp_call *c = bpf_map_lookup_elem(&udp_calls, &tid);
@@ -249,7 +249,7 @@ static __always_inline int udp_exit(struct trace_event_raw_sys_exit *ctx, __u16 
 
     if (!c)
         return 0;
-    if (ctx->ret < 0 || c->nr != ctx->id)
+    if (ctx->ret < 0 || c->nr != ctx->nr)
         goto out;
     sk = fd_sock(c->fd);
     if (!sk)
@@ -295,38 +295,38 @@ out:
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx)
+int enter_sendto(struct ys_sys_enter *ctx)
 {
-    return udp_enter(ctx->id, ctx->args[0], ctx->args[4], 0, true);
+    return udp_enter(ctx->nr, ctx->args[0], ctx->args[4], 0, true);
 }
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+int enter_sendmsg(struct ys_sys_enter *ctx)
 {
-    return udp_enter(ctx->id, ctx->args[0], 0, ctx->args[1], false);
+    return udp_enter(ctx->nr, ctx->args[0], 0, ctx->args[1], false);
 }
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+int enter_sendmmsg(struct ys_sys_enter *ctx)
 {
     /* the first message's header leads the first mmsghdr */
-    return udp_enter(ctx->id, ctx->args[0], 0, ctx->args[1], false);
+    return udp_enter(ctx->nr, ctx->args[0], 0, ctx->args[1], false);
 }
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+int enter_recvfrom(struct ys_sys_enter *ctx)
 {
-    return udp_enter(ctx->id, ctx->args[0], ctx->args[4], 0, false);
+    return udp_enter(ctx->nr, ctx->args[0], ctx->args[4], 0, false);
 }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+int enter_recvmsg(struct ys_sys_enter *ctx)
 {
-    return udp_enter(ctx->id, ctx->args[0], 0, ctx->args[1], false);
+    return udp_enter(ctx->nr, ctx->args[0], 0, ctx->args[1], false);
 }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_SEND); }
+int exit_sendto(struct ys_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_SEND); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_SEND); }
+int exit_sendmsg(struct ys_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_SEND); }
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int exit_sendmmsg(struct trace_event_raw_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_SEND); }
+int exit_sendmmsg(struct ys_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_SEND); }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_RECV); }
+int exit_recvfrom(struct ys_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_RECV); }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_RECV); }
+int exit_recvmsg(struct ys_sys_exit *ctx) { return udp_exit(ctx, YS_NET_UDP_RECV); }

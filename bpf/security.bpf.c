@@ -90,18 +90,18 @@ static __always_inline int module_enter(long nr, long fd)
 }
 
 SEC("tracepoint/syscalls/sys_enter_finit_module")
-int enter_finit_module(struct trace_event_raw_sys_enter *ctx) { return module_enter(ctx->id, ctx->args[0]); }
+int enter_finit_module(struct ys_sys_enter *ctx) { return module_enter(ctx->nr, ctx->args[0]); }
 SEC("tracepoint/syscalls/sys_enter_init_module")
-int enter_init_module(struct trace_event_raw_sys_enter *ctx) { return module_enter(ctx->id, -1); }
+int enter_init_module(struct ys_sys_enter *ctx) { return module_enter(ctx->nr, -1); }
 
-static __always_inline int send_inflight(struct trace_event_raw_sys_exit *ctx, bool only_success)
+static __always_inline int send_inflight(struct ys_sys_exit *ctx, bool only_success)
 {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
     struct inflight *in = bpf_map_lookup_elem(&calls, &tid);
 
     if (!in)
         return 0;
-    if (in->nr == ctx->id && (!only_success || ctx->ret >= 0)) {
+    if (in->nr == ctx->nr && (!only_success || ctx->ret >= 0)) {
         __u16 type = in->r.module.h.type;
         __u32 size = in->size;
         if (size > sizeof(union any_rec) + YS_PATH_MAX)
@@ -117,14 +117,14 @@ static __always_inline int send_inflight(struct trace_event_raw_sys_exit *ctx, b
 }
 
 SEC("tracepoint/syscalls/sys_exit_finit_module")
-int exit_finit_module(struct trace_event_raw_sys_exit *ctx) { return send_inflight(ctx, false); }
+int exit_finit_module(struct ys_sys_exit *ctx) { return send_inflight(ctx, false); }
 SEC("tracepoint/syscalls/sys_exit_init_module")
-int exit_init_module(struct trace_event_raw_sys_exit *ctx) { return send_inflight(ctx, false); }
+int exit_init_module(struct ys_sys_exit *ctx) { return send_inflight(ctx, false); }
 
 /* ---------------------------------------------------------------- ptrace */
 
 SEC("tracepoint/syscalls/sys_enter_ptrace")
-int enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+int enter_ptrace(struct ys_sys_enter *ctx)
 {
     long request = ctx->args[0];
     struct ys_scratch *s;
@@ -137,7 +137,7 @@ int enter_ptrace(struct trace_event_raw_sys_enter *ctx)
     s = ys_scratch_get();
     if (!s)
         return 0;
-    in = begin(s, ctx->id, true);
+    in = begin(s, ctx->nr, true);
     if (!in)
         return 0;
     ys_fill_hdr(&in->r.ptrace.h, YS_PTRACE, bpf_get_current_task_btf());
@@ -148,7 +148,7 @@ int enter_ptrace(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_ptrace")
-int exit_ptrace(struct trace_event_raw_sys_exit *ctx) { return send_inflight(ctx, false); }
+int exit_ptrace(struct ys_sys_exit *ctx) { return send_inflight(ctx, false); }
 
 /* ---------------------------------------------------------------- uid/gid changes */
 
@@ -170,14 +170,14 @@ static __always_inline int creds_enter(long nr)
     return 0;
 }
 
-static __always_inline int creds_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int creds_exit(struct ys_sys_exit *ctx)
 {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
     struct inflight *in = bpf_map_lookup_elem(&calls, &tid);
 
     if (!in)
         return 0;
-    if (in->nr == ctx->id && ctx->ret == 0 && in->r.creds.h.type == YS_CREDS) {
+    if (in->nr == ctx->nr && ctx->ret == 0 && in->r.creds.h.type == YS_CREDS) {
         struct task_struct *task = bpf_get_current_task_btf();
         const struct cred *cred = BPF_CORE_READ(task, real_cred);
         struct ys_creds *c = &in->r.creds;
@@ -195,9 +195,9 @@ static __always_inline int creds_exit(struct trace_event_raw_sys_exit *ctx)
 
 #define CREDS_CALL(name)                                                                  \
     SEC("tracepoint/syscalls/sys_enter_" #name)                                           \
-    int enter_##name(struct trace_event_raw_sys_enter *ctx) { return creds_enter(ctx->id); } \
+    int enter_##name(struct ys_sys_enter *ctx) { return creds_enter(ctx->nr); } \
     SEC("tracepoint/syscalls/sys_exit_" #name)                                            \
-    int exit_##name(struct trace_event_raw_sys_exit *ctx) { return creds_exit(ctx); }
+    int exit_##name(struct ys_sys_exit *ctx) { return creds_exit(ctx); }
 
 CREDS_CALL(setuid)
 CREDS_CALL(setgid)
@@ -209,7 +209,7 @@ CREDS_CALL(setresgid)
 /* ---------------------------------------------------------------- memfd_create */
 
 SEC("tracepoint/syscalls/sys_enter_memfd_create")
-int enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
+int enter_memfd_create(struct ys_sys_enter *ctx)
 {
     struct ys_scratch *s;
     struct ys_memfd *m;
@@ -238,7 +238,7 @@ int enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
 /* ---------------------------------------------------------------- bpf() */
 
 SEC("tracepoint/syscalls/sys_enter_bpf")
-int enter_bpf(struct trace_event_raw_sys_enter *ctx)
+int enter_bpf(struct ys_sys_enter *ctx)
 {
     struct ys_scratch *s;
     struct inflight *in;
@@ -249,7 +249,7 @@ int enter_bpf(struct trace_event_raw_sys_enter *ctx)
     s = ys_scratch_get();
     if (!s)
         return 0;
-    in = begin(s, ctx->id, true);
+    in = begin(s, ctx->nr, true);
     if (!in)
         return 0;
     ys_fill_hdr(&in->r.bpf.h, YS_BPF_PROG_LOAD, bpf_get_current_task_btf());
@@ -262,4 +262,4 @@ int enter_bpf(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_bpf")
-int exit_bpf(struct trace_event_raw_sys_exit *ctx) { return send_inflight(ctx, true); }
+int exit_bpf(struct ys_sys_exit *ctx) { return send_inflight(ctx, true); }

@@ -94,33 +94,35 @@ static __always_inline bool ys_is_self(void)
     return (bpf_get_current_pid_tgid() >> 32) == self_tgid;
 }
 
-/* Fills the identity of `task` (the caller's current task, or a task the
- * program was handed). */
+/* Fills the identity of `task`, a BTF pointer (a tp_btf argument or
+ * bpf_get_current_task_btf()): the fields are read with direct loads, which
+ * the verifier turns into fault-tolerant memory accesses — no helper call
+ * per field, which matters on the exec path. */
 static __always_inline void ys_fill_task(struct ys_task *t, struct task_struct *task)
 {
-    struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-    struct task_struct *parent = BPF_CORE_READ(task, real_parent);
-    const struct cred *cred = BPF_CORE_READ(task, real_cred);
+    struct task_struct *leader = task->group_leader;
+    struct task_struct *parent = task->real_parent;
+    const struct cred *cred = task->real_cred;
 
-    t->tgid = BPF_CORE_READ(task, tgid);
-    t->tid = BPF_CORE_READ(task, pid);
-    t->ppid = BPF_CORE_READ(parent, tgid);
-    t->start_ns = BPF_CORE_READ(leader, start_boottime);
-    t->pstart_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
-    t->uid = BPF_CORE_READ(cred, uid.val);
-    t->gid = BPF_CORE_READ(cred, gid.val);
-    t->euid = BPF_CORE_READ(cred, euid.val);
-    t->egid = BPF_CORE_READ(cred, egid.val);
+    t->tgid = task->tgid;
+    t->tid = task->pid;
+    t->ppid = parent->tgid;
+    t->start_ns = leader->start_boottime;
+    t->pstart_ns = parent->group_leader->start_boottime;
+    t->uid = cred->uid.val;
+    t->gid = cred->gid.val;
+    t->euid = cred->euid.val;
+    t->egid = cred->egid.val;
     if (bpf_core_field_exists(task->loginuid)) {
-        t->loginuid = BPF_CORE_READ(task, loginuid.val);
-        t->sessionid = BPF_CORE_READ(task, sessionid);
+        t->loginuid = task->loginuid.val;
+        t->sessionid = task->sessionid;
     } else {
         t->loginuid = (__u32)-1;
         t->sessionid = (__u32)-1;
     }
-    t->sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID], numbers[0].nr);
-    t->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-    bpf_probe_read_kernel_str(t->comm, sizeof(t->comm), task->comm);
+    t->sid = task->signal->pids[PIDTYPE_SID]->numbers[0].nr;
+    t->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+    __builtin_memcpy(t->comm, task->comm, sizeof(t->comm));
 }
 
 static __always_inline void ys_fill_hdr(struct ys_hdr *h, __u16 type, struct task_struct *task)
@@ -287,8 +289,10 @@ static __always_inline __u32 ys_path(struct ys_scratch *s, struct dentry *dentry
 }
 
 /* The file behind descriptor `fd` of `task`, or NULL. */
-static __always_inline struct file *ys_fd_file(struct task_struct *task, long fd)
+static __always_inline struct file *ys_fd_file(struct task_struct *task, long fd_arg)
 {
+    /* descriptors are ints; the 64-bit argument slot may hold anything above */
+    int fd = (int)fd_arg;
     struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
     struct file **fds = BPF_CORE_READ(fdt, fd);
     unsigned int max = BPF_CORE_READ(fdt, max_fds);
@@ -323,7 +327,7 @@ static __always_inline __u32 ys_user_path(struct ys_scratch *s, long dirfd, cons
         *end = YS_PATH_MAX + 1 + len;
         return YS_PATH_MAX + 1;
     }
-    if (dirfd == YS_AT_FDCWD) {
+    if ((int)dirfd == YS_AT_FDCWD) {
         dentry = BPF_CORE_READ(task, fs, pwd.dentry);
         mnt = BPF_CORE_READ(task, fs, pwd.mnt);
     } else {
@@ -407,6 +411,23 @@ static __always_inline bool ys_pseudo_fs(struct super_block *sb)
     }
     return false;
 }
+
+/* The record of syscalls:sys_enter_* / sys_exit_* tracepoints (see
+ * events/syscalls/<name>/format): the syscall number is an int followed by
+ * padding, unlike raw_syscalls' `long id`. */
+struct ys_sys_enter {
+    __u64 common;
+    __s32 nr;
+    __u32 pad;
+    __u64 args[6];
+};
+
+struct ys_sys_exit {
+    __u64 common;
+    __s32 nr;
+    __u32 pad;
+    __s64 ret;
+};
 
 #define S_IFMT  00170000
 #define S_IFREG 0100000

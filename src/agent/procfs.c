@@ -84,6 +84,7 @@ static ssize_t read_link(const char *root, pid_t pid, const char *name, char *bu
 
 struct stat_fields {
     char comm[YS_COMM_LEN];
+    char state;
     pid_t ppid;
     pid_t sid;
     unsigned int tty_nr;
@@ -116,6 +117,7 @@ static int read_stat(const char *root, pid_t pid, struct stat_fields *sf)
         char *end;
         unsigned long long v = strtoull(p, &end, 10);
         switch (field) {
+        case 3: sf->state = *p; break;
         case 4: sf->ppid = (pid_t)v; break;
         case 6: sf->sid = (pid_t)v; break;
         case 7: sf->tty_nr = (unsigned int)v; break;
@@ -320,13 +322,20 @@ int procfs_exec_record(const char *root, pid_t pid, uint32_t flags, uint8_t sour
         }
     }
 
-    /* controlling terminal */
-    if (read_stat(root, pid, &sf) == 0 && sf.tty_nr) {
-        char tty[32];
-        e->tty_nr = sf.tty_nr;
-        tty_name(sf.tty_nr, tty, sizeof(tty));
-        if (tty[0])
-            put_bytes(rec, cap, &pos, &e->tty, tty, strlen(tty));
+    /* controlling terminal; and whether the process outlived the reads
+     * above: if it exited (or its pid was reused) meanwhile, the fields read
+     * after that point are missing or foreign */
+    if (read_stat(root, pid, &sf) == 0 && sf.state != 'Z' && sf.state != 'X' &&
+        sf.start_ticks * procfs_ns_per_tick() == e->h.task.start_ns) {
+        if (sf.tty_nr) {
+            char tty[32];
+            e->tty_nr = sf.tty_nr;
+            tty_name(sf.tty_nr, tty, sizeof(tty));
+            if (tty[0])
+                put_bytes(rec, cap, &pos, &e->tty, tty, strlen(tty));
+        }
+    } else {
+        flags |= YS_F_PARTIAL;
     }
 
     e->h.flags = flags;

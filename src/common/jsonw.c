@@ -241,6 +241,13 @@ void jsonw_null(struct jsonw *w)
     value_done(w);
 }
 
+void jsonw_end_line(struct jsonw *w)
+{
+    putc1(w, '\n');
+    w->depth = 0;
+    w->first[0] = true;
+}
+
 void jsonw_raw(struct jsonw *w, const char *s, size_t n)
 {
     value_sep(w);

@@ -49,6 +49,9 @@ void jsonw_int(struct jsonw *w, int64_t v);
 void jsonw_uint(struct jsonw *w, uint64_t v);
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
+/* Ends a top-level value with a newline (JSON lines): the next value starts
+ * a new line without a comma. */
+void jsonw_end_line(struct jsonw *w);
 /* Appends raw bytes (must be valid JSON where they land). */
 void jsonw_raw(struct jsonw *w, const char *s, size_t n);
 

@@ -33,6 +33,13 @@ void check_skip_(const char *fmt, ...)
     check_skipped_ = true;
 }
 
+static void (*teardown)(void);
+
+void check_set_teardown(void (*fn)(void))
+{
+    teardown = fn;
+}
+
 bool check_is_root(void)
 {
     return geteuid() == 0;
@@ -60,6 +67,8 @@ int check_main(const char *suite, const struct check_case *cases, int argc, char
         check_skipped_ = false;
         check_message_[0] = '\0';
         c->fn();
+        if (teardown)
+            teardown();
         if (check_failed_) {
             printf("FAIL %s/%s: %s\n", suite, c->name, check_message_);
             failed++;

@@ -38,6 +38,10 @@ void check_skip_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * failed. */
 int check_main(const char *suite, const struct check_case *cases, int argc, char **argv);
 
+/* Registers fn to run after every case, passed or failed (to stop what a
+ * failed case left running). One function; a later call replaces it. */
+void check_set_teardown(void (*fn)(void));
+
 /* Whether the process can load BPF programs and see the real kernel. */
 bool check_is_root(void);
 

@@ -1,0 +1,296 @@
+/*
+ * agent.c — see agent.h.
+ *
+ * Start-up order matters: the sensor is attached first (the kernel starts
+ * queueing records), then /proc is walked (processes that already run),
+ * then the loop drains the queue. Nothing that starts in between is missed.
+ *
+ * The loop waits on the sensor for at most flush_ms, hands every record to
+ * the pipeline, flushes the output, and once a second does the upkeep:
+ * clock offset, process expiry, loss reports, the status file.
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/enrich.h"
+#include "agent/event_json.h"
+#include "agent/logon.h"
+#include "agent/logsource.h"
+#include "agent/output.h"
+#include "agent/pipeline.h"
+#include "agent/sensor.h"
+#include "agent/snapshot.h"
+#include "agent/status.h"
+#include "common/log.h"
+
+void agent_options_default(struct agent_options *opt)
+{
+    memset(opt, 0, sizeof(*opt));
+    opt->sensor = AGENT_SENSOR_AUTO;
+    opt->ring_bytes = 8u << 20;
+    opt->wakeup_bytes = 256u << 10;
+    opt->flush_ms = 50;
+    opt->enable_file = true;
+    opt->enable_network = true;
+    opt->enable_security = true;
+    opt->enable_logons = true;
+    opt->hash_images = true;
+    opt->hash_max_bytes = 256ull << 20;
+    opt->package_owner = true;
+    opt->dpkg_admindir = "/var/lib/dpkg";
+    opt->state_dir = "/var/lib/yamori";
+    opt->status_path = "/run/yamori/agent-status.json";
+    opt->proc_root = "/proc";
+    opt->output_fd = 1;
+}
+
+static uint64_t now_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct agent {
+    const struct agent_options *opt;
+    struct sensor *sensor;
+    struct pipeline *pipeline;
+    struct output_jsonl *out;
+    struct enrich *enrich;
+    struct logsource *logons;
+    struct sensor_stats reported;   /* drops already reported as events */
+    char limitations[2048];
+    uint64_t started_ns;
+};
+
+static int open_sensor(struct agent *a, char *err, size_t errlen)
+{
+    const struct agent_options *opt = a->opt;
+    struct sensor_options so = {
+        .self_tgid = (uint32_t)getpid(),
+        .ring_bytes = opt->ring_bytes,
+        .wakeup_bytes = opt->wakeup_bytes,
+        .enable_file = opt->enable_file,
+        .enable_network = opt->enable_network,
+        .enable_security = opt->enable_security,
+    };
+    char why[400] = "";
+    int e = -ENOTSUP;
+
+    if (opt->sensor != AGENT_SENSOR_FALLBACK) {
+        e = sensor_bpf_open(&a->sensor, &so, pipeline_on_record, a->pipeline, why, sizeof(why));
+        if (e == 0)
+            return 0;
+        if (opt->sensor == AGENT_SENSOR_EBPF) {
+            snprintf(err, errlen, "eBPF sensor: %s", why);
+            return e;
+        }
+        log_warn("eBPF sensor unavailable (%s); using the fallback sensor", why);
+    }
+    e = sensor_fallback_open(&a->sensor, &so, pipeline_on_record, a->pipeline, err, errlen);
+    return e;
+}
+
+/* A logon record from the log source becomes a logon event. */
+static int on_logon(const struct logon_record *r, void *ctx)
+{
+    struct agent *a = ctx;
+    struct yam_logon_info info = {0};
+    char line[LOGON_LINE_MAX + 1], method[128];
+    uint64_t t;
+    size_t n = r->line_len < LOGON_LINE_MAX ? r->line_len : LOGON_LINE_MAX;
+
+    memcpy(line, r->line, n);
+    line[n] = '\0';
+    info.logon_type = logon_type_name(r->type);
+    info.protocol = logon_protocol_name(r->protocol);
+    info.account = r->account;
+    info.initiating_account = r->initiating_account;
+    if (r->auth_method && r->auth_submethod) {
+        snprintf(method, sizeof(method), "%s/%s", r->auth_method, r->auth_submethod);
+        info.method = method;
+    } else {
+        info.method = r->auth_method;
+    }
+    info.key_type = r->key_type;
+    info.key_fingerprint = r->key_fingerprint;
+    info.remote_ip = r->remote_ip;
+    info.remote_host = r->remote_host;
+    info.remote_port = r->remote_port;
+    info.failure_reason = r->failure == LOGON_FAIL_NONE ? NULL : logon_failure_name(r->failure);
+    info.command = r->command;
+    info.tty = r->tty;
+    info.line = line;
+    info.attempts = r->count;
+    t = r->time_us ? r->time_us * 1000ull : now_ns(CLOCK_REALTIME);
+    pipeline_on_logon(a->pipeline, r->result == LOGON_SUCCESS, t, r->pid, &info, logsource_name(a->logons));
+    return 0;
+}
+
+/* Opens the logon source: the file given, else the journal or the auth log
+ * this machine has. A machine with neither is a limitation, not an error. */
+static void open_logons(struct agent *a)
+{
+    const struct agent_options *opt = a->opt;
+    char state[512], why[512] = "";
+    int e;
+
+    if (!opt->enable_logons)
+        return;
+    if (mkdir(opt->state_dir, 0700) != 0 && errno != EEXIST) {
+        log_warn("cannot create the state directory %s: %s; logons are not followed", opt->state_dir,
+                 strerror(errno));
+        return;
+    }
+    snprintf(state, sizeof(state), "%s/logon.state", opt->state_dir);
+    if (opt->auth_log)
+        e = logsource_open_file(opt->auth_log, state, NULL, &a->logons, why, sizeof(why));
+    else
+        e = logsource_auto(state, NULL, &a->logons, why, sizeof(why));
+    if (e) {
+        size_t n = strlen(a->limitations);
+        snprintf(a->limitations + n, sizeof(a->limitations) - n, "%slogons: %s", n ? "\n" : "", why);
+        a->logons = NULL;
+        return;
+    }
+    log_info("following logons from %s %s", logsource_name(a->logons),
+             logsource_path(a->logons) ? logsource_path(a->logons) : "");
+}
+
+/* Reports drops counted since the last report as a SensorEventsLost event. */
+static void report_loss(struct agent *a)
+{
+    struct sensor_stats now;
+    uint64_t delta[YS_TYPE_MAX];
+    bool any = false;
+
+    sensor_get_stats(a->sensor, &now);
+    for (int t = 0; t < YS_TYPE_MAX; t++) {
+        delta[t] = now.dropped[t] - a->reported.dropped[t];
+        any |= delta[t] != 0;
+    }
+    if (!any)
+        return;
+    pipeline_report_loss(a->pipeline, delta,
+                         strcmp(sensor_name(a->sensor), "ebpf") == 0 ? "ring-buffer-full" : "queue-overflow");
+    memcpy(a->reported.dropped, now.dropped, sizeof(now.dropped));
+}
+
+static void write_status(struct agent *a)
+{
+    struct agent_status st;
+
+    memset(&st, 0, sizeof(st));
+    st.backend = sensor_name(a->sensor);
+    st.limitations = a->limitations;
+    st.started_ns = a->started_ns;
+    sensor_get_stats(a->sensor, &st.sensor);
+    pipeline_get_stats(a->pipeline, &st.pipeline);
+    proctable_get_stats(pipeline_proctable(a->pipeline), &st.procs);
+    st.events_out = output_jsonl_count(a->out);
+    if (a->enrich)
+        enrich_get_stats(a->enrich, &st.enrich);
+    if (agent_status_write(a->opt->status_path, &st) != 0)
+        log_debug("cannot write the status file %s", a->opt->status_path);
+}
+
+int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
+{
+    struct agent a = {.opt = opt};
+    struct pipeline_options po = {0};
+    char err[1024] = "";
+    uint64_t last_tick, deadline = 0;
+    int e;
+
+    a.started_ns = now_ns(CLOCK_REALTIME);
+    a.out = output_jsonl_new(opt->output_fd, 256 * 1024);
+    if (!a.out) {
+        e = -ENOMEM;
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail;
+    }
+    e = enrich_new(&a.enrich, opt, err, sizeof(err));
+    if (e)
+        goto fail;
+    po.proc_root = opt->proc_root;
+    po.passwd_path = "/etc/passwd";
+    enrich_fill(a.enrich, &po.enrich);
+    e = pipeline_new(&a.pipeline, &po, output_jsonl_event, a.out, err, sizeof(err));
+    if (e)
+        goto fail;
+    output_jsonl_attach(a.out, a.pipeline);
+
+    e = open_sensor(&a, err, sizeof(err));
+    if (e)
+        goto fail;
+    sensor_limitations(a.sensor, a.limitations, sizeof(a.limitations));
+    {
+        size_t n = strlen(a.limitations);
+        while (n && a.limitations[n - 1] == '\n')
+            a.limitations[--n] = '\0';
+    }
+    open_logons(&a);
+    pipeline_agent_started(a.pipeline, sensor_name(a.sensor), a.limitations);
+    e = snapshot_processes(opt->proc_root, pipeline_on_record, a.pipeline);
+    if (e < 0)
+        log_warn("cannot walk %s: %s", opt->proc_root, strerror(-e));
+    output_jsonl_flush(a.out);
+    log_info("sensor %s running; events to fd %d", sensor_name(a.sensor), opt->output_fd);
+    if (a.limitations[0])
+        log_info("sensor limitations: %s", a.limitations);
+
+    last_tick = now_ns(CLOCK_MONOTONIC);
+    if (opt->max_seconds)
+        deadline = last_tick + opt->max_seconds * 1000000000ull;
+    write_status(&a);
+    while (!*stop) {
+        uint64_t now;
+        int n = sensor_poll(a.sensor, opt->flush_ms);
+        if (n < 0 && n != -EINTR) {
+            snprintf(err, sizeof(err), "sensor: %s", strerror(-n));
+            e = n;
+            goto fail;
+        }
+        if (a.logons && logsource_read(a.logons, on_logon, &a) < 0)
+            log_warn("logon source: %s", logsource_error(a.logons));
+        if (output_jsonl_flush(a.out) == -EPIPE)
+            break;
+        now = now_ns(CLOCK_MONOTONIC);
+        if (now - last_tick >= 1000000000ull) {
+            last_tick = now;
+            pipeline_tick(a.pipeline);
+            if (a.enrich)
+                enrich_tick(a.enrich);
+            report_loss(&a);
+            write_status(&a);
+            output_jsonl_flush(a.out);
+        }
+        if (deadline && now >= deadline)
+            break;
+    }
+    /* drain what the kernel still holds, then say what was lost */
+    sensor_poll(a.sensor, 0);
+    report_loss(&a);
+    output_jsonl_flush(a.out);
+    write_status(&a);
+    e = 0;
+    goto out;
+fail:
+    log_error("%s", err);
+out:
+    logsource_free(a.logons);
+    sensor_free(a.sensor);
+    pipeline_free(a.pipeline);
+    enrich_free(a.enrich);
+    output_jsonl_free(a.out);
+    return e;
+}
