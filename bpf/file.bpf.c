@@ -14,8 +14,9 @@
  *   rename   rename/renameat/renameat2               | recorded at entry,
  *   chmod    chmod/fchmod/fchmodat/fchmodat2         | sent at exit only
  *   chown    chown/fchown/lchown/fchownat            | when it returned 0
- *   utimes   utimensat/utimes/futimesat/utime with  /
- *            explicit times (timestomping)
+ *   utimes   utimensat/utimes/futimesat/utime with   |
+ *            explicit times (timestomping)           |
+ *   links    symlink/symlinkat/link/linkat          /  (reported as create)
  *
  * Create and modify resolve the path from the struct file (canonical). The
  * others resolve the path the caller passed against its dirfd or working
@@ -26,7 +27,8 @@
  * prefixes, for a path with a hidden component, or for an executable file;
  * create also under system binary paths; an O_TRUNC open also of logs;
  * nothing under an IGNORE prefix or on a pseudo filesystem. Delete, rename,
- * chmod, chown and utimes are always kept.
+ * chmod, chown, utimes and link creation are always kept (`systemctl
+ * enable` is a symbolic link in /etc/systemd/system).
  *
  * Known gaps (docs/events.md): writes through mmap or io_uring, and 32-bit
  * compat system calls, are not seen here.
@@ -560,3 +562,79 @@ SEC("tracepoint/syscalls/sys_exit_utimes")
 int exit_utimes(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_futimesat")
 int exit_futimesat(struct ys_sys_exit *ctx) { return confirm(ctx); }
+
+/* ---------------------------------------------------------------- links */
+
+/* symlink(target, linkpath) and symlinkat(target, newdirfd, linkpath): the
+ * link is the created file; the target is kept as written. */
+static __always_inline int enter_symlink(long nr, const char *target, long newdirfd, const char *linkpath)
+{
+    struct ys_scratch *s;
+    struct ys_file *f;
+    __u32 size;
+
+    if (ys_is_self())
+        return 0;
+    s = ys_scratch_get();
+    if (!s)
+        return 0;
+    size = path_record(s, YS_FILE_CREATE, newdirfd, linkpath);
+    f = (struct ys_file *)s->rec;
+    ys_put_user_str(s->rec, &size, &f->path2, target);
+    f->h.flags |= YS_F_SYMLINK;
+    park(s, size, nr);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_symlink")
+int enter_symlink_(struct ys_sys_enter *ctx)
+{
+    return enter_symlink(ctx->nr, (const char *)ctx->args[0], YS_AT_FDCWD, (const char *)ctx->args[1]);
+}
+SEC("tracepoint/syscalls/sys_enter_symlinkat")
+int enter_symlinkat(struct ys_sys_enter *ctx)
+{
+    return enter_symlink(ctx->nr, (const char *)ctx->args[0], ctx->args[1], (const char *)ctx->args[2]);
+}
+SEC("tracepoint/syscalls/sys_exit_symlink")
+int exit_symlink(struct ys_sys_exit *ctx) { return confirm(ctx); }
+SEC("tracepoint/syscalls/sys_exit_symlinkat")
+int exit_symlinkat(struct ys_sys_exit *ctx) { return confirm(ctx); }
+
+/* link(old, new) and linkat(olddirfd, old, newdirfd, new, flags): the new
+ * name is the created file; the existing one is resolved like any path. */
+static __always_inline int enter_link(long nr, long olddirfd, const char *oldpath, long newdirfd,
+                                      const char *newpath)
+{
+    struct ys_scratch *s;
+    struct ys_file *f;
+    __u32 size, flags = 0, off, end;
+
+    if (ys_is_self())
+        return 0;
+    s = ys_scratch_get();
+    if (!s)
+        return 0;
+    size = path_record(s, YS_FILE_CREATE, newdirfd, newpath);
+    f = (struct ys_file *)s->rec;
+    off = ys_user_path(s, olddirfd, oldpath, &end, &flags);
+    ys_put_path_range(s, &size, &f->path2, off, end, &flags);
+    f->h.flags |= YS_F_HARDLINK | (flags & YS_F_PATH_TRUNC);
+    park(s, size, nr);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_link")
+int enter_link_(struct ys_sys_enter *ctx)
+{
+    return enter_link(ctx->nr, YS_AT_FDCWD, (const char *)ctx->args[0], YS_AT_FDCWD, (const char *)ctx->args[1]);
+}
+SEC("tracepoint/syscalls/sys_enter_linkat")
+int enter_linkat(struct ys_sys_enter *ctx)
+{
+    return enter_link(ctx->nr, ctx->args[0], (const char *)ctx->args[1], ctx->args[2], (const char *)ctx->args[3]);
+}
+SEC("tracepoint/syscalls/sys_exit_link")
+int exit_link(struct ys_sys_exit *ctx) { return confirm(ctx); }
+SEC("tracepoint/syscalls/sys_exit_linkat")
+int exit_linkat(struct ys_sys_exit *ctx) { return confirm(ctx); }

@@ -253,6 +253,24 @@ static long ys_path_step(__u32 i, void *ctx)
     return 0;
 }
 
+/* Appends a NUL-terminated user string (at most YS_PATH_MAX - 1 bytes). */
+static __always_inline void ys_put_user_str(__u8 *rec, __u32 *pos, struct ys_str *field, const char *src)
+{
+    __u32 p = *pos;
+    long n;
+
+    field->off = 0;
+    field->len = 0;
+    if (!src || p > YS_RECORD_MAX - YS_PATH_MAX)
+        return;
+    n = bpf_probe_read_user_str(rec + (p & (YS_RECORD_MAX - 1)), YS_PATH_MAX, src);
+    if (n <= 1)
+        return;
+    field->off = p;
+    field->len = (__u16)(n - 1);
+    *pos = p + (__u32)(n - 1);
+}
+
 /* Walks (dentry, vfsmnt) up to the root like d_path() does, writing the
  * path right-aligned so that it ends at s->path[YS_PATH_MAX]; returns the
  * offset of its first byte. For the root itself nothing is written and

@@ -37,7 +37,7 @@ enum ys_type {
     YS_PROC_EXEC = 1,   /* struct ys_exec */
     YS_PROC_FORK,       /* struct ys_fork */
     YS_PROC_EXIT,       /* struct ys_exit */
-    YS_FILE_CREATE,     /* struct ys_file */
+    YS_FILE_CREATE,     /* struct ys_file (also links: YS_F_SYMLINK, YS_F_HARDLINK) */
     YS_FILE_MODIFY,     /* struct ys_file: first write after an open, or O_TRUNC */
     YS_FILE_DELETE,     /* struct ys_file (unlink or rmdir) */
     YS_FILE_RENAME,     /* struct ys_file with path2 = new path */
@@ -70,6 +70,8 @@ enum ys_type {
 #define YS_F_SNAPSHOT     (1u << 9)  /* synthesised from /proc at start */
 #define YS_F_PARTIAL      (1u << 10) /* some fields could not be read */
 #define YS_F_IPV6         (1u << 11)
+#define YS_F_SYMLINK      (1u << 12) /* FILE_CREATE of a symbolic link; path2 = its target, as written */
+#define YS_F_HARDLINK     (1u << 13) /* FILE_CREATE of a hard link; path2 = the existing file */
 
 /* Which back end produced the record (ys_hdr.source). */
 #define YS_SRC_EBPF     1

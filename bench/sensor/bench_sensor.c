@@ -9,6 +9,9 @@
  * CPU per event and its resident memory.
  *
  *   bench_sensor [AGENT_BINARY] [ROUNDS] [EXECS]
+ *
+ * Extra agent options (to measure one family alone, say) can be given in
+ * the environment: YAMORI_BENCH_AGENT_ARGS="--no-file --no-network".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,8 +86,13 @@ static int agent_start(struct agent *a, const char *bin)
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 1);
         dup2(devnull, 2);
-        execl(bin, bin, "--stdout", "--no-logons", "--status-file", a->status, "--state-dir", "/tmp",
-              (char *)NULL);
+        const char *argv[32] = {bin, "--stdout", "--no-logons", "--status-file", a->status, "--state-dir", "/tmp"};
+        int argc = 7;
+        char *extra = getenv("YAMORI_BENCH_AGENT_ARGS");
+        for (char *tok = extra ? strtok(extra, " ") : NULL; tok && argc < 31; tok = strtok(NULL, " "))
+            argv[argc++] = tok;
+        argv[argc] = NULL;
+        execv(bin, (char *const *)argv);
         _exit(127);
     }
     for (int i = 0; i < 300; i++) {
@@ -156,7 +164,8 @@ int main(int argc, char **argv)
         rounds = 5;
     storm(2000); /* warm caches */
     printf("bench/sensor: %ld execs (2 parallel fork+exec loops of /bin/true) per run, %d rounds\n", execs, rounds);
-    printf("agent: %s, all event families, hashing and package lookup on, events to /dev/null\n", bin);
+    printf("agent: %s, events to /dev/null, options: %s\n", bin,
+           getenv("YAMORI_BENCH_AGENT_ARGS") ? getenv("YAMORI_BENCH_AGENT_ARGS") : "(all families, hashing, packages)");
     for (int r = 0; r < rounds; r++) {
         struct agent a;
         json_t *s0, *s1;

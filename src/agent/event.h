@@ -36,6 +36,8 @@ struct yam_file_info {
     int64_t atime_sec, mtime_sec;  /* utimes: -1 when not set */
     uint32_t atime_nsec, mtime_nsec;
     const char *tag;        /* LocationTag */
+    const char *link_type;  /* "symlink", "hardlink" for created links */
+    const char *link_target;
 };
 
 struct yam_net_info {
@@ -61,7 +63,7 @@ struct yam_device_info {
     bool module_failed;
     /* PtraceAttach */
     uint32_t target_pid;
-    const struct proc_entry *target;
+    struct proc_entry *target;
     const char *ptrace_request;
     int32_t ptrace_result;
     /* ProcessCredentialsChanged */
@@ -85,11 +87,12 @@ struct yam_event {
     enum yam_table table;
     const char *action;         /* ActionType */
     const char *source;         /* SensorSource */
-    /* process events: the process; other events: NULL */
-    const struct proc_entry *proc;
+    /* process events: the process; other events: NULL. Not const: the
+     * output caches renderings in the entries. */
+    struct proc_entry *proc;
     /* the acting process (process events: the parent) and its parent */
-    const struct proc_entry *actor;
-    const struct proc_entry *actor_parent;
+    struct proc_entry *actor;
+    struct proc_entry *actor_parent;
     uint32_t flags;             /* YS_F_* of the record */
     int exit_code, exit_signal; /* ProcessExited */
     union {

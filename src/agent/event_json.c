@@ -6,6 +6,7 @@
 #include "agent/event_json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/jsonw.h"
@@ -34,10 +35,10 @@ const char *yam_event_type(enum yam_table t)
     return "device";
 }
 
-static void kv_boot_time(struct jsonw *w, const char *key, uint64_t boot_ns, int64_t offset_ns)
+static void kv_utc(struct jsonw *w, const char *key, uint64_t utc_ns)
 {
-    if (boot_ns)
-        jsonw_kv_time(w, key, (uint64_t)((int64_t)boot_ns + offset_ns));
+    if (utc_ns)
+        jsonw_kv_time(w, key, utc_ns);
 }
 
 static void kv_uid(struct jsonw *w, const char *key, uint32_t id)
@@ -47,11 +48,11 @@ static void kv_uid(struct jsonw *w, const char *key, uint32_t id)
 }
 
 /* The process block of a process event: the process itself. */
-static void process_fields(struct jsonw *w, const struct proc_entry *p, int64_t off)
+static void process_fields(struct jsonw *w, const struct proc_entry *p)
 {
     jsonw_kv_uint(w, "ProcessId", p->key.pid);
     jsonw_kv_str(w, "ProcessUniqueId", p->unique_id);
-    kv_boot_time(w, "ProcessCreationTime", p->start_ns, off);
+    kv_utc(w, "ProcessCreationTime", p->start_utc_ns);
     jsonw_kv_str_opt(w, "FileName", p->image_name);
     jsonw_kv_str_opt(w, "FolderPath", p->image);
     jsonw_kv_str_opt(w, "ProcessCommandLine", p->cmdline);
@@ -88,29 +89,67 @@ static void process_fields(struct jsonw *w, const struct proc_entry *p, int64_t 
         jsonw_kv_str(w, "ProcessIntegrity", "partial");
 }
 
-/* The initiating process block: the acting process and its parent. */
-static void initiating_fields(struct jsonw *w, const struct proc_entry *a, const struct proc_entry *pa,
-                              int64_t off)
+/* The initiating process block: the acting process... */
+static void initiating_fields(struct jsonw *w, const struct proc_entry *a)
 {
-    if (a) {
-        jsonw_kv_uint(w, "InitiatingProcessId", a->key.pid);
-        jsonw_kv_str(w, "InitiatingProcessUniqueId", a->unique_id);
-        jsonw_kv_str_opt(w, "InitiatingProcessFileName", a->image_name ? a->image_name : a->comm);
-        jsonw_kv_str_opt(w, "InitiatingProcessFolderPath", a->image);
-        jsonw_kv_str_opt(w, "InitiatingProcessCommandLine", a->cmdline);
-        kv_boot_time(w, "InitiatingProcessCreationTime", a->start_ns, off);
-        jsonw_kv_str_opt(w, "InitiatingProcessCurrentDirectory", a->cwd);
-        jsonw_kv_str_opt(w, "InitiatingProcessAccountName", a->user);
-        jsonw_kv_uint(w, "InitiatingProcessAccountUid", a->uid);
-        jsonw_kv_str_opt(w, "InitiatingProcessSHA256", a->sha256);
-        jsonw_kv_uint(w, "InitiatingProcessParentId", a->ppid);
+    jsonw_kv_uint(w, "InitiatingProcessId", a->key.pid);
+    jsonw_kv_str(w, "InitiatingProcessUniqueId", a->unique_id);
+    jsonw_kv_str_opt(w, "InitiatingProcessFileName", a->image_name ? a->image_name : a->comm);
+    jsonw_kv_str_opt(w, "InitiatingProcessFolderPath", a->image);
+    jsonw_kv_str_opt(w, "InitiatingProcessCommandLine", a->cmdline);
+    kv_utc(w, "InitiatingProcessCreationTime", a->start_utc_ns);
+    jsonw_kv_str_opt(w, "InitiatingProcessCurrentDirectory", a->cwd);
+    jsonw_kv_str_opt(w, "InitiatingProcessAccountName", a->user);
+    jsonw_kv_uint(w, "InitiatingProcessAccountUid", a->uid);
+    jsonw_kv_str_opt(w, "InitiatingProcessSHA256", a->sha256);
+    jsonw_kv_uint(w, "InitiatingProcessParentId", a->ppid);
+}
+
+/* ... and its parent. */
+static void initiating_parent_fields(struct jsonw *w, const struct proc_entry *pa)
+{
+    jsonw_kv_str(w, "InitiatingProcessParentUniqueId", pa->unique_id);
+    jsonw_kv_str_opt(w, "InitiatingProcessParentFileName", pa->image_name ? pa->image_name : pa->comm);
+    jsonw_kv_str_opt(w, "InitiatingProcessParentFolderPath", pa->image);
+    kv_utc(w, "InitiatingProcessParentCreationTime", pa->start_utc_ns);
+}
+
+/* Appends the members of block `kind` of e, rendering them into e's cache
+ * first when e changed since the last rendering. */
+static void put_fragment(struct jsonw *w, struct proc_entry *e, enum proc_fragment kind)
+{
+    static struct jsonw scratch;
+    static bool scratch_ready;
+
+    if (!e->frag[kind] || e->frag_version[kind] != e->version + 1) {
+        char *copy;
+        if (!scratch_ready) {
+            jsonw_init(&scratch);
+            scratch_ready = true;
+        }
+        jsonw_reset(&scratch);
+        jsonw_object_begin(&scratch);
+        if (kind == PROC_FRAG_PROCESS)
+            process_fields(&scratch, e);
+        else if (kind == PROC_FRAG_INITIATING)
+            initiating_fields(&scratch, e);
+        else
+            initiating_parent_fields(&scratch, e);
+        jsonw_object_end(&scratch);
+        if (jsonw_failed(&scratch) || scratch.len < 2)
+            return;
+        /* keep the members only: drop the braces */
+        copy = malloc(scratch.len - 1);
+        if (!copy)
+            return;
+        memcpy(copy, scratch.buf + 1, scratch.len - 2);
+        copy[scratch.len - 2] = '\0';
+        free(e->frag[kind]);
+        e->frag[kind] = copy;
+        e->frag_len[kind] = (uint32_t)(scratch.len - 2);
+        e->frag_version[kind] = e->version + 1;
     }
-    if (pa) {
-        jsonw_kv_str(w, "InitiatingProcessParentUniqueId", pa->unique_id);
-        jsonw_kv_str_opt(w, "InitiatingProcessParentFileName", pa->image_name ? pa->image_name : pa->comm);
-        jsonw_kv_str_opt(w, "InitiatingProcessParentFolderPath", pa->image);
-        kv_boot_time(w, "InitiatingProcessParentCreationTime", pa->start_ns, off);
-    }
+    jsonw_members(w, e->frag[kind], e->frag_len[kind]);
 }
 
 static void file_fields(struct jsonw *w, const struct yam_file_info *f)
@@ -142,6 +181,8 @@ static void file_fields(struct jsonw *w, const struct yam_file_info *f)
     if (f->mtime_sec >= 0 && (f->mtime_sec || f->mtime_nsec))
         jsonw_kv_time(w, "FileModificationTimeSet", (uint64_t)f->mtime_sec * 1000000000ull + f->mtime_nsec);
     jsonw_kv_str_opt(w, "LocationTag", f->tag);
+    jsonw_kv_str_opt(w, "LinkType", f->link_type);
+    jsonw_kv_str_opt(w, "LinkTarget", f->link_target);
 }
 
 static void net_fields(struct jsonw *w, const struct yam_net_info *n)
@@ -197,7 +238,7 @@ const char *event_record_type_name(unsigned type)
     return record_names[type];
 }
 
-static void device_fields(struct jsonw *w, const struct yam_event *ev, int64_t off)
+static void device_fields(struct jsonw *w, const struct yam_event *ev)
 {
     const struct yam_device_info *d = &ev->u.dev;
 
@@ -253,10 +294,9 @@ static void device_fields(struct jsonw *w, const struct yam_event *ev, int64_t o
         jsonw_kv_uint(w, "LostEventsTotal", total);
         jsonw_kv_str_opt(w, "LostReason", d->lost_reason);
     }
-    (void)off;
 }
 
-void event_json(struct jsonw *w, const struct yam_event *ev, const char *device_name, int64_t boot_offset_ns)
+void event_json(struct jsonw *w, const struct yam_event *ev, const char *device_name)
 {
     jsonw_object_begin(w);
     jsonw_kv_time(w, "Timestamp", ev->time_ns);
@@ -269,7 +309,7 @@ void event_json(struct jsonw *w, const struct yam_event *ev, const char *device_
     switch (ev->table) {
     case YAM_PROCESS:
         if (ev->proc)
-            process_fields(w, ev->proc, boot_offset_ns);
+            put_fragment(w, ev->proc, PROC_FRAG_PROCESS);
         if (strcmp(ev->action, "ProcessExited") == 0) {
             jsonw_kv_int(w, "ProcessExitCode", ev->exit_code);
             if (ev->exit_signal)
@@ -286,9 +326,12 @@ void event_json(struct jsonw *w, const struct yam_event *ev, const char *device_
         logon_fields(w, &ev->u.logon);
         break;
     case YAM_DEVICE:
-        device_fields(w, ev, boot_offset_ns);
+        device_fields(w, ev);
         break;
     }
-    initiating_fields(w, ev->actor, ev->actor_parent, boot_offset_ns);
+    if (ev->actor)
+        put_fragment(w, ev->actor, PROC_FRAG_INITIATING);
+    if (ev->actor_parent)
+        put_fragment(w, ev->actor_parent, PROC_FRAG_PARENT);
     jsonw_object_end(w);
 }

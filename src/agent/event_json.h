@@ -10,10 +10,11 @@
 
 struct jsonw;
 
-/* Appends ev as one JSON object (no newline) to w. device_name becomes
- * DeviceName; boot_offset_ns converts CLOCK_BOOTTIME process start times
- * to UTC (realtime minus boottime). */
-void event_json(struct jsonw *w, const struct yam_event *ev, const char *device_name, int64_t boot_offset_ns);
+/* Appends ev as one JSON object (no newline) to w; device_name becomes
+ * DeviceName. The process blocks are rendered once per process version and
+ * cached in the process entries, since the same parents recur in event
+ * after event. */
+void event_json(struct jsonw *w, const struct yam_event *ev, const char *device_name);
 
 /* A short name for a record type ("exec", "file_create", ...), used as the
  * keys of LostEvents and in the agent's status. */

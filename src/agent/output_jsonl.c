@@ -75,7 +75,7 @@ void output_jsonl_event(void *ctx, struct yam_event *ev)
     struct output_jsonl *o = ctx;
 
     ev->seq = ++o->seq;
-    event_json(&o->w, ev, pipeline_device_name(o->pipeline), pipeline_boot_offset(o->pipeline));
+    event_json(&o->w, ev, pipeline_device_name(o->pipeline));
     jsonw_end_line(&o->w);
     if (o->w.len >= o->flush_bytes)
         output_jsonl_flush(o);

@@ -163,6 +163,16 @@ static const char *source_name(uint8_t source)
 
 /* ------------------------------------------------------------------ processes */
 
+/* Records the start time, and its UTC value once (so that every event
+ * about the process shows the same creation time). */
+static void set_start(struct pipeline *p, struct proc_entry *e, uint64_t start_ns)
+{
+    if (e->start_ns == start_ns && e->start_utc_ns)
+        return;
+    e->start_ns = start_ns;
+    e->start_utc_ns = start_ns ? to_utc(p, start_ns) : 0;
+}
+
 static void set_ids(struct proc_entry *e, const struct ys_task *t)
 {
     e->ppid = t->ppid;
@@ -210,9 +220,10 @@ static struct proc_entry *find_process(struct pipeline *p, uint32_t pid, uint64_
     e = proctable_add(p->procs, pid, to_ticks(p, start_ns), &created);
     if (!e || !created)
         return e;
-    e->start_ns = start_ns;
+    set_start(p, e, start_ns);
     if (ids)
         set_ids(e, ids);
+    proctable_touch(e);
     lazy_fill(p, e, ts_ns);
     return e;
 }
@@ -224,9 +235,10 @@ static struct proc_entry *actor_of(struct pipeline *p, const struct ys_hdr *h, s
     *parent = NULL;
     if (a && h->task.ppid)
         *parent = find_process(p, h->task.ppid, h->task.pstart_ns, h->ts_ns, NULL);
-    if (a) {
+    if (a && (a->ppid != h->task.ppid || a->pstart_ticks != to_ticks(p, h->task.pstart_ns))) {
         a->ppid = h->task.ppid;
         a->pstart_ticks = to_ticks(p, h->task.pstart_ns);
+        proctable_touch(a);
     }
     return a;
 }
@@ -245,7 +257,8 @@ static void apply_exec(struct pipeline *p, struct proc_entry *e, const struct ys
     char cid[65];
 
     set_ids(e, &x->h.task);
-    e->start_ns = x->h.task.start_ns;
+    set_start(p, e, x->h.task.start_ns);
+    proctable_touch(e);
     e->ppid = x->h.task.ppid;
     e->pstart_ticks = to_ticks(p, x->h.task.pstart_ns);
     e->flags = x->h.flags;
@@ -388,13 +401,14 @@ static void on_proc_fork(struct pipeline *p, const struct ys_fork *f, size_t len
     if (!child)
         return;
     if (created || !child->seen_exec) {
-        child->start_ns = f->child_start_ns;
+        set_start(p, child, f->child_start_ns);
         set_ids(child, &f->h.task);
         child->sid = f->h.task.sid;
         inherit_image(child, parent);
     }
     child->ppid = f->h.task.tgid;
     child->pstart_ticks = to_ticks(p, f->h.task.start_ns);
+    proctable_touch(child);
     ev.time_ns = to_utc(p, f->h.ts_ns);
     ev.table = YAM_PROCESS;
     ev.action = "ProcessForked";
@@ -422,9 +436,10 @@ static void on_proc_exit(struct pipeline *p, const struct ys_exit *x, size_t len
         e = proctable_add(p->procs, x->h.task.tgid, to_ticks(p, x->h.task.start_ns), &created);
         if (!e)
             return;
-        e->start_ns = x->h.task.start_ns;
+        set_start(p, e, x->h.task.start_ns);
         set_ids(e, &x->h.task);
         e->pstart_ticks = to_ticks(p, x->h.task.pstart_ns);
+        proctable_touch(e);
     }
     parent = parent_of(p, e);
     ev.time_ns = to_utc(p, x->h.ts_ns);
@@ -478,7 +493,8 @@ static void on_file(struct pipeline *p, const struct ys_file *f, size_t len)
     }
     pathclass_normalize(p->path);
     path2 = rec_copy(f, len, f->path2, p->path2, sizeof(p->path2));
-    if (path2)
+    /* a symbolic link's target is its content, not a path to normalise */
+    if (path2 && !(f->h.flags & YS_F_SYMLINK))
         pathclass_normalize(p->path2);
 
     ev.time_ns = to_utc(p, f->h.ts_ns);
@@ -491,6 +507,10 @@ static void on_file(struct pipeline *p, const struct ys_file *f, size_t len)
         fi->prev_path = p->path;
     } else {
         fi->path = p->path;
+    }
+    if (f->h.flags & (YS_F_SYMLINK | YS_F_HARDLINK)) {
+        fi->link_type = (f->h.flags & YS_F_SYMLINK) ? "symlink" : "hardlink";
+        fi->link_target = path2;
     }
     fi->owner_uid = (uint32_t)-1;
     fi->owner_gid = (uint32_t)-1;
@@ -698,6 +718,7 @@ static void on_device(struct pipeline *p, const void *rec, size_t len)
         actor->euid = c->new_euid;
         actor->egid = c->new_egid;
         actor->user = usercache_name(p->users, actor->uid);
+        proctable_touch(actor);
     }
     return;
 bad:
@@ -874,7 +895,7 @@ int pipeline_new(struct pipeline **out, const struct pipeline_options *opt, yam_
         snprintf(p->proc_root, sizeof(p->proc_root), "%s", opt->proc_root);
         p->read_proc = true;
     }
-    p->procs = proctable_new(p->boot8, opt->proctable_max);
+    p->procs = proctable_new(p->boot8, opt->proctable_max, 0);
     p->users = usercache_new(opt->passwd_path);
     if (!p->procs || !p->users) {
         pipeline_free(p);

@@ -1,8 +1,39 @@
 /*
  * proctable.c — see proctable.h. A uthash table keyed by struct proc_key,
- * plus a doubly linked list in creation order that expiry and eviction walk
- * from the oldest end.
+ * a second one keyed by pid, and two doubly linked lists: live entries in
+ * creation order (eviction walks it from the oldest end when the table is
+ * full) and exited entries in exit order (expiry walks it from the oldest
+ * end and stops at the first that must stay).
  */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* uthash's default hash (Jenkins) is slow for the small integer keys used
+ * here; a multiply-xorshift mix over 8-byte words is plenty. */
+static inline unsigned proctable_hash(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        p += 8;
+        len -= 8;
+    }
+    if (len) {
+        uint64_t w = 0;
+        memcpy(&w, p, len);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+    }
+    return (unsigned)(h ^ (h >> 32));
+}
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = proctable_hash((keyptr), (keylen)))
+
 #include "agent/proctable.h"
 
 #include <errno.h>
@@ -10,27 +41,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct age_list {
+    struct proc_entry *oldest, *newest;
+};
+
 struct proctable {
     struct proc_entry *by_key;
     struct proc_entry *by_pid;
-    struct proc_entry *oldest, *newest;
+    struct age_list live, exited;
     char boot8[9];
     uint32_t max_entries;
+    uint32_t max_exited;
     struct proctable_stats stats;
 };
 
-struct proctable *proctable_new(const char *boot8, uint32_t max_entries)
+struct proctable *proctable_new(const char *boot8, uint32_t max_entries, uint32_t max_exited)
 {
     struct proctable *pt = calloc(1, sizeof(*pt));
     if (!pt)
         return NULL;
     snprintf(pt->boot8, sizeof(pt->boot8), "%.8s", boot8);
     pt->max_entries = max_entries ? max_entries : 65536;
+    pt->max_exited = max_exited ? max_exited : 4096;
     return pt;
 }
 
 static void entry_free(struct proc_entry *e)
 {
+    for (int i = 0; i < PROC_FRAG_MAX; i++)
+        free(e->frag[i]);
     free(e->image);
     free(e->cmdline);
     free(e->cwd);
@@ -41,17 +80,28 @@ static void entry_free(struct proc_entry *e)
     free(e);
 }
 
-static void unlink_age(struct proctable *pt, struct proc_entry *e)
+static void list_remove(struct age_list *l, struct proc_entry *e)
 {
     if (e->older)
         e->older->newer = e->newer;
     else
-        pt->oldest = e->newer;
+        l->oldest = e->newer;
     if (e->newer)
         e->newer->older = e->older;
     else
-        pt->newest = e->older;
+        l->newest = e->older;
     e->older = e->newer = NULL;
+}
+
+static void list_append(struct age_list *l, struct proc_entry *e)
+{
+    e->older = l->newest;
+    e->newer = NULL;
+    if (l->newest)
+        l->newest->newer = e;
+    else
+        l->oldest = e;
+    l->newest = e;
 }
 
 static void remove_entry(struct proctable *pt, struct proc_entry *e)
@@ -59,7 +109,7 @@ static void remove_entry(struct proctable *pt, struct proc_entry *e)
     HASH_DEL(pt->by_key, e);
     if (e->in_pid_index)
         HASH_DELETE(hh_pid, pt->by_pid, e);
-    unlink_age(pt, e);
+    list_remove(e->exited ? &pt->exited : &pt->live, e);
     pt->stats.entries--;
     if (!e->exited)
         pt->stats.live--;
@@ -101,20 +151,14 @@ struct proc_entry *proctable_by_pid(struct proctable *pt, uint32_t pid)
  * only when there is none, the oldest live one (counted). */
 static void make_room(struct proctable *pt)
 {
-    struct proc_entry *e;
-
     if (pt->stats.entries < pt->max_entries)
         return;
-    for (e = pt->oldest; e; e = e->newer) {
-        if (e->exited) {
-            remove_entry(pt, e);
-            pt->stats.expired++;
-            return;
-        }
-    }
-    if (pt->oldest) {
+    if (pt->exited.oldest) {
+        remove_entry(pt, pt->exited.oldest);
+        pt->stats.expired++;
+    } else if (pt->live.oldest) {
         pt->stats.evicted_live++;
-        remove_entry(pt, pt->oldest);
+        remove_entry(pt, pt->live.oldest);
     }
 }
 
@@ -148,12 +192,7 @@ struct proc_entry *proctable_add(struct proctable *pt, uint32_t pid, uint64_t st
             e->in_pid_index = true;
         }
     }
-    e->older = pt->newest;
-    if (pt->newest)
-        pt->newest->newer = e;
-    else
-        pt->oldest = e;
-    pt->newest = e;
+    list_append(&pt->live, e);
     pt->stats.entries++;
     pt->stats.live++;
     if (created)
@@ -165,31 +204,30 @@ void proctable_mark_exited(struct proctable *pt, struct proc_entry *e, uint64_t 
 {
     if (e->exited)
         return;
+    list_remove(&pt->live, e);
     e->exited = true;
     e->exit_ns = exit_ns;
     pt->stats.live--;
-    /* move to the newest end so expiry sees it by exit time */
-    unlink_age(pt, e);
-    e->older = pt->newest;
-    if (pt->newest)
-        pt->newest->newer = e;
-    else
-        pt->oldest = e;
-    pt->newest = e;
+    list_append(&pt->exited, e);
+    /* renderings are rarely needed again once the exit is reported */
+    for (int i = 0; i < PROC_FRAG_MAX; i++) {
+        free(e->frag[i]);
+        e->frag[i] = NULL;
+    }
+    if (pt->stats.entries - pt->stats.live > pt->max_exited && pt->exited.oldest != e) {
+        remove_entry(pt, pt->exited.oldest);
+        pt->stats.expired++;
+    }
 }
 
 unsigned proctable_expire(struct proctable *pt, uint64_t now_ns, uint64_t keep_ns)
 {
-    struct proc_entry *e, *next;
     unsigned n = 0;
 
-    for (e = pt->oldest; e; e = next) {
-        next = e->newer;
-        if (e->exited && e->exit_ns + keep_ns <= now_ns) {
-            remove_entry(pt, e);
-            pt->stats.expired++;
-            n++;
-        }
+    while (pt->exited.oldest && pt->exited.oldest->exit_ns + keep_ns <= now_ns) {
+        remove_entry(pt, pt->exited.oldest);
+        pt->stats.expired++;
+        n++;
     }
     return n;
 }

@@ -6,9 +6,10 @@
  * exec, fork and the start-up snapshot, updated by exec (new image) and
  * credential changes, and marked exited on exit; exited entries stay a
  * while (events about a process can arrive after its exit record, from
- * other CPUs) and are freed by proctable_expire(). The table is bounded:
- * beyond max_entries the oldest exited entries go first, then the oldest
- * entries of any kind, and evictions are counted.
+ * other CPUs) and are freed by proctable_expire(), or sooner when more
+ * than max_exited of them wait (an exec storm must not grow the table).
+ * The table is bounded: beyond max_entries the oldest exited entries go
+ * first, then the oldest live ones, and such evictions are counted.
  *
  * Strings in an entry are owned by the entry. Pointers to entries stay
  * valid until the next proctable_expire() or proctable_add() call.
@@ -28,9 +29,17 @@ struct proc_key {
     uint64_t start_ticks;
 };
 
+/* The JSON renderings of an entry that events reuse (event_json.c). */
+enum proc_fragment { PROC_FRAG_PROCESS, PROC_FRAG_INITIATING, PROC_FRAG_PARENT, PROC_FRAG_MAX };
+
 struct proc_entry {
     struct proc_key key;
     uint64_t start_ns;          /* CLOCK_BOOTTIME, as precise as known */
+    uint64_t start_utc_ns;      /* the same instant in UTC, fixed once known */
+    uint32_t version;           /* bumped by proctable_touch() on every change */
+    uint32_t frag_version[PROC_FRAG_MAX];
+    char *frag[PROC_FRAG_MAX];  /* cached renderings, valid when frag_version == version + 1 */
+    uint32_t frag_len[PROC_FRAG_MAX];
     uint32_t ppid;
     uint64_t pstart_ticks;      /* the parent's key: (ppid, pstart_ticks) */
     uint32_t uid, gid, euid, egid;
@@ -55,7 +64,7 @@ struct proc_entry {
     bool exited;
     bool seen_exec;             /* image facts came from an exec or snapshot */
     uint64_t exit_ns;           /* CLOCK_BOOTTIME of the exit */
-    struct proc_entry *older, *newer; /* age list, oldest first */
+    struct proc_entry *older, *newer; /* live list (by creation) or exited list (by exit) */
     UT_hash_handle hh;          /* by key */
     UT_hash_handle hh_pid;      /* by pid: the newest entry of each pid */
     bool in_pid_index;
@@ -70,8 +79,10 @@ struct proctable_stats {
 
 struct proctable;
 
-/* boot8: the first 8 hex digits of the boot id, used in unique ids. */
-struct proctable *proctable_new(const char *boot8, uint32_t max_entries);
+/* boot8: the first 8 hex digits of the boot id, used in unique ids.
+ * max_entries: all entries (0: 65536); max_exited: exited entries kept
+ * waiting for late events (0: 4096). */
+struct proctable *proctable_new(const char *boot8, uint32_t max_entries, uint32_t max_exited);
 void proctable_free(struct proctable *pt);
 
 /* The process with this identity, or NULL. */
@@ -96,6 +107,13 @@ unsigned proctable_expire(struct proctable *pt, uint64_t now_ns, uint64_t keep_n
  * processes whose exit was never seen). Returns how many. */
 unsigned proctable_reap(struct proctable *pt, bool (*still_alive)(const struct proc_entry *e, void *ctx),
                         void *ctx, uint64_t now_ns);
+
+/* Says that fields of e changed: cached renderings are stale. Call it after
+ * any change to an entry. */
+static inline void proctable_touch(struct proc_entry *e)
+{
+    e->version++;
+}
 
 /* Replaces a string field: frees *field, copies n bytes of s (s may be NULL). */
 int proctable_set_str(char **field, const char *s, size_t n);

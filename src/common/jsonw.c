@@ -129,6 +129,20 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Whether any of the 8 bytes in v needs attention: a control character, '"',
+ * '\\', or a byte >= 0x80 (possible UTF-8). False positives only cost the
+ * byte-by-byte path for that word. */
+static inline bool word_needs_care(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t ctl = (v - 0x20 * ones) & ~v & high;
+    uint64_t q = v ^ (0x22 * ones);
+    uint64_t b = v ^ (0x5c * ones);
+    q = (q - ones) & ~q & high;
+    b = (b - ones) & ~b & high;
+    return (ctl | q | b | (v & high)) != 0;
+}
+
 static void put_escaped(struct jsonw *w, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -137,7 +151,16 @@ static void put_escaped(struct jsonw *w, const char *str, size_t n)
 
     putc1(w, '"');
     while (i < n) {
-        unsigned char c = s[i];
+        unsigned char c;
+        if (i + 8 <= n) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            if (!word_needs_care(v)) {
+                i += 8;
+                continue;
+            }
+        }
+        c = s[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             i++;
             continue;
@@ -208,9 +231,17 @@ void jsonw_str(struct jsonw *w, const char *s)
 void jsonw_int(struct jsonw *w, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    char *p = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
     value_sep(w);
-    put(w, tmp, (size_t)n);
+    put(w, p, (size_t)(tmp + sizeof(tmp) - p));
     value_done(w);
 }
 
@@ -239,6 +270,15 @@ void jsonw_null(struct jsonw *w)
     value_sep(w);
     put(w, "null", 4);
     value_done(w);
+}
+
+void jsonw_members(struct jsonw *w, const char *members, size_t len)
+{
+    if (!len)
+        return;
+    sep(w);
+    put(w, members, len);
+    w->first[w->depth] = false;
 }
 
 void jsonw_end_line(struct jsonw *w)
@@ -285,25 +325,45 @@ void jsonw_kv_bool(struct jsonw *w, const char *key, bool v)
     jsonw_bool(w, v);
 }
 
+/* The "YYYY-MM-DDTHH:MM:SS." part changes once a second: it is formatted
+ * by gmtime_r only then; the nine digits of nanoseconds are written by hand.
+ * (Not thread-safe; each thread that formats times must do it alone.) */
 void jsonw_format_time(char *out, size_t outlen, uint64_t unix_ns)
 {
+    static __thread time_t cached_secs = -1;
+    static __thread char cached[64];
     time_t secs = (time_t)(unix_ns / 1000000000ull);
-    struct tm tm;
+    uint32_t ns = (uint32_t)(unix_ns % 1000000000ull);
 
-    gmtime_r(&secs, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (unsigned long long)(unix_ns % 1000000000ull));
+    if (outlen < 31) {
+        if (outlen)
+            out[0] = '\0';
+        return;
+    }
+    if (secs != cached_secs) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_secs = secs;
+    }
+    memcpy(out, cached, 20);
+    for (int i = 28; i >= 20; i--) {
+        out[i] = (char)('0' + ns % 10);
+        ns /= 10;
+    }
+    out[29] = 'Z';
+    out[30] = '\0';
 }
 
 void jsonw_kv_time(struct jsonw *w, const char *key, uint64_t unix_ns)
 {
     char tmp[40];
-    jsonw_format_time(tmp, sizeof(tmp), unix_ns);
+    tmp[0] = '"';
+    jsonw_format_time(tmp + 1, sizeof(tmp) - 1, unix_ns);
+    tmp[31] = '"';
     jsonw_key(w, key);
     value_sep(w);
-    putc1(w, '"');
-    put(w, tmp, strlen(tmp));
-    putc1(w, '"');
+    put(w, tmp, 32);
     value_done(w);
 }

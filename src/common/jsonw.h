@@ -52,6 +52,9 @@ void jsonw_null(struct jsonw *w);
 /* Ends a top-level value with a newline (JSON lines): the next value starts
  * a new line without a comma. */
 void jsonw_end_line(struct jsonw *w);
+/* Appends already rendered object members ("a":1,"b":2) inside the current
+ * object, with the comma before them when needed. len 0 appends nothing. */
+void jsonw_members(struct jsonw *w, const char *members, size_t len);
 /* Appends raw bytes (must be valid JSON where they land). */
 void jsonw_raw(struct jsonw *w, const char *s, size_t n);
 

@@ -355,6 +355,13 @@ static void file_persistence_namespace(void)
         write_file("/etc/cron.d/awsd", "@reboot root /usr/lib/runtime\n", 0644);
         write_file("/root/.ssh/authorized_keys", "ssh-ed25519 AAAA attacker\n", 0600);
         write_file("/etc/ld.so.preload", "/tmp/x.so\n", 0644);
+        /* what `systemctl enable awsd` does */
+        if (mkdir("/etc/systemd", 0755) != 0 || mkdir("/etc/systemd/system", 0755) != 0 ||
+            mkdir("/etc/systemd/system/multi-user.target.wants", 0755) != 0)
+            _exit(13);
+        write_file("/etc/systemd/system/awsd.service", "[Service]\nExecStart=/usr/lib/runtime\n", 0644);
+        if (symlink("/etc/systemd/system/awsd.service", "/etc/systemd/system/multi-user.target.wants/awsd.service"))
+            _exit(14);
         _exit(0);
     }
     waitpid(p, &status, 0);
@@ -370,6 +377,12 @@ static void file_persistence_namespace(void)
     ev = agentproc_wait(a, WAIT_MS, "ActionType", "FileCreated", "FolderPath", "/etc/ld.so.preload", NULL);
     CHECK_MSG(ev, "no FileCreated for /etc/ld.so.preload");
     CHECK_STR(agentproc_text(ev, "LocationTag", t, sizeof(t)), "security:ld-preload");
+    ev = agentproc_wait(a, WAIT_MS, "ActionType", "FileCreated", "FolderPath",
+                        "/etc/systemd/system/multi-user.target.wants/awsd.service", NULL);
+    CHECK_MSG(ev, "no FileCreated for the systemd wants link");
+    CHECK_STR(agentproc_text(ev, "LinkType", t, sizeof(t)), "symlink");
+    CHECK_STR(agentproc_text(ev, "LinkTarget", t, sizeof(t)), "/etc/systemd/system/awsd.service");
+    CHECK_STR(agentproc_text(ev, "LocationTag", t, sizeof(t)), "persistence:systemd");
     CHECK(agentproc_stop(a) == 0);
 }
 
