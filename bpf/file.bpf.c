@@ -70,23 +70,6 @@ struct {
     __type(value, struct file *);
 } watched SEC(".maps");
 
-enum fop_kind { FOP_CREATE, FOP_MODIFY, FOP_TRUNCATE };
-
-static __always_inline bool keep(enum fop_kind op, __u32 cls, __u32 flags)
-{
-    if (cls & YS_CLASS_IGNORE)
-        return false;
-    if (cls & (YS_CLASS_KEEP_ALL | YS_CLASS_PERSIST | YS_CLASS_SECCONF | YS_CLASS_TEMP | YS_CLASS_AGENT))
-        return true;
-    if (flags & (YS_F_HIDDEN | YS_F_EXECUTABLE))
-        return true;
-    if (op == FOP_CREATE && (cls & YS_CLASS_SYSBIN))
-        return true;
-    if (op == FOP_TRUNCATE && (cls & YS_CLASS_LOG))
-        return true;
-    return false;
-}
-
 static __always_inline void fill_inode(struct ys_file *f, struct inode *inode, __u32 *flags)
 {
     if (!inode)
@@ -104,7 +87,7 @@ static __always_inline void fill_inode(struct ys_file *f, struct inode *inode, _
 
 /* Builds a record for an open struct file in the scratch buffer when the
  * filter keeps it; returns its size, or 0. */
-static __always_inline __u32 file_record(struct ys_scratch *s, __u16 type, enum fop_kind op,
+static __always_inline __u32 file_record(struct ys_scratch *s, __u16 type, enum ys_fop op,
                                          struct file *file)
 {
     struct ys_file *f = (struct ys_file *)s->rec;
@@ -118,7 +101,7 @@ static __always_inline __u32 file_record(struct ys_scratch *s, __u16 type, enum 
     fill_inode(f, inode, &flags);
     off = ys_path(s, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), &flags);
     cls = ys_path_class(s, off, YS_PATH_MAX);
-    if (!keep(op, cls, flags)) {
+    if (!ys_file_keep(op, cls, flags)) {
         ys_count_filtered(type);
         return 0;
     }
@@ -152,13 +135,13 @@ static __always_inline int on_open_exit(struct ys_sys_exit *ctx)
     if (!s)
         return 0;
     if (fmode & FMODE_CREATED) {
-        size = file_record(s, YS_FILE_CREATE, FOP_CREATE, file);
+        size = file_record(s, YS_FILE_CREATE, YS_FOP_CREATE, file);
         if (size)
             ys_emit(s->rec, size, YS_FILE_CREATE);
         return 0;
     }
     if (BPF_CORE_READ(file, f_flags) & O_TRUNC) {
-        size = file_record(s, YS_FILE_MODIFY, FOP_TRUNCATE, file);
+        size = file_record(s, YS_FILE_MODIFY, YS_FOP_TRUNCATE, file);
         if (size) {
             ((struct ys_hdr *)s->rec)->flags |= YS_F_TRUNCATED_OP;
             ys_emit(s->rec, size, YS_FILE_MODIFY);
@@ -166,7 +149,7 @@ static __always_inline int on_open_exit(struct ys_sys_exit *ctx)
         return 0;
     }
     /* decide now, on the canonical path, whether the first write counts */
-    size = file_record(s, YS_FILE_MODIFY, FOP_MODIFY, file);
+    size = file_record(s, YS_FILE_MODIFY, YS_FOP_MODIFY, file);
     if (size) {
         struct watch_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__s32)fd};
         bpf_map_update_elem(&watched, &k, &file, BPF_ANY);
@@ -203,7 +186,7 @@ static __always_inline int on_write_enter(struct ys_sys_enter *ctx)
     s = ys_scratch_get();
     if (!s)
         return 0;
-    size = file_record(s, YS_FILE_MODIFY, FOP_MODIFY, file);
+    size = file_record(s, YS_FILE_MODIFY, YS_FOP_MODIFY, file);
     if (size)
         ys_emit(s->rec, size, YS_FILE_MODIFY);
     return 0;
@@ -337,7 +320,10 @@ int exit_unlinkat(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_rmdir")
 int exit_rmdir(struct ys_sys_exit *ctx) { return confirm(ctx); }
 
-static __always_inline int enter_rename(long nr, long olddirfd, const char *oldpath, long newdirfd, const char *newpath)
+/* Parks a record naming two paths, both resolved against their dirfd: the
+ * file the record is about (path) and the other name (path2). */
+static __always_inline int enter_two_paths(long nr, __u16 type, __u32 extra_flags, long dirfd, const char *upath,
+                                           long dirfd2, const char *upath2)
 {
     struct ys_scratch *s;
     struct ys_file *f;
@@ -348,14 +334,20 @@ static __always_inline int enter_rename(long nr, long olddirfd, const char *oldp
     s = ys_scratch_get();
     if (!s)
         return 0;
-    size = path_record(s, YS_FILE_RENAME, olddirfd, oldpath);
+    size = path_record(s, type, dirfd, upath);
     f = (struct ys_file *)s->rec;
-    off = ys_user_path(s, newdirfd, newpath, &end, &flags);
+    off = ys_user_path(s, dirfd2, upath2, &end, &flags);
     f->class_bits |= ys_path_class(s, off, end);
     ys_put_path_range(s, &size, &f->path2, off, end, &flags);
-    f->h.flags |= flags;
+    f->h.flags |= flags | extra_flags;
     park(s, size, nr);
     return 0;
+}
+
+/* rename: path is the old name, path2 the new one */
+static __always_inline int enter_rename(long nr, long olddirfd, const char *oldpath, long newdirfd, const char *newpath)
+{
+    return enter_two_paths(nr, YS_FILE_RENAME, 0, olddirfd, oldpath, newdirfd, newpath);
 }
 
 SEC("tracepoint/syscalls/sys_enter_rename")
@@ -606,22 +598,7 @@ int exit_symlinkat(struct ys_sys_exit *ctx) { return confirm(ctx); }
 static __always_inline int enter_link(long nr, long olddirfd, const char *oldpath, long newdirfd,
                                       const char *newpath)
 {
-    struct ys_scratch *s;
-    struct ys_file *f;
-    __u32 size, flags = 0, off, end;
-
-    if (ys_is_self())
-        return 0;
-    s = ys_scratch_get();
-    if (!s)
-        return 0;
-    size = path_record(s, YS_FILE_CREATE, newdirfd, newpath);
-    f = (struct ys_file *)s->rec;
-    off = ys_user_path(s, olddirfd, oldpath, &end, &flags);
-    ys_put_path_range(s, &size, &f->path2, off, end, &flags);
-    f->h.flags |= YS_F_HARDLINK | (flags & YS_F_PATH_TRUNC);
-    park(s, size, nr);
-    return 0;
+    return enter_two_paths(nr, YS_FILE_CREATE, YS_F_HARDLINK, newdirfd, newpath, olddirfd, oldpath);
 }
 
 SEC("tracepoint/syscalls/sys_enter_link")

@@ -21,6 +21,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "sensor_abi.h"
+#include "file_policy.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -406,28 +407,10 @@ static __always_inline void ys_put_path(struct ys_scratch *s, __u32 *pos, struct
     ys_put_kernel(s->rec, pos, field, &s->path[off & (YS_PATH_MAX - 1)], YS_PATH_MAX - off);
 }
 
-/* Magic numbers of pseudo filesystems whose files are never reported. */
+/* Whether the super block belongs to a pseudo filesystem (file_policy.h). */
 static __always_inline bool ys_pseudo_fs(struct super_block *sb)
 {
-    unsigned long magic = BPF_CORE_READ(sb, s_magic);
-    switch (magic) {
-    case 0x9fa0:     /* proc */
-    case 0x62656572: /* sysfs */
-    case 0x27e0eb:   /* cgroup */
-    case 0x63677270: /* cgroup2 */
-    case 0x64626720: /* debugfs */
-    case 0x74726163: /* tracefs */
-    case 0x73636673: /* securityfs */
-    case 0xcafe4a11: /* bpf */
-    case 0x1cd1:     /* devpts */
-    case 0x50495045: /* pipefs */
-    case 0x534f434b: /* sockfs */
-    case 0x09041934: /* anon inodes */
-    case 0x6e736673: /* nsfs */
-    case 0x42494e4d: /* binfmt_misc */
-        return true;
-    }
-    return false;
+    return ys_pseudo_fs_magic(BPF_CORE_READ(sb, s_magic));
 }
 
 /* The record of syscalls:sys_enter_* / sys_exit_* tracepoints (see

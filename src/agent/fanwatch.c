@@ -75,6 +75,7 @@
 
 #include "agent/pathclass.h"
 #include "agent/procfs.h"
+#include "file_policy.h"
 
 /* Constants newer than some C libraries' headers (values from the kernel's
  * uapi <linux/fanotify.h>). */
@@ -354,47 +355,6 @@ static bool path_hidden(const char *path)
     return false;
 }
 
-enum fw_op { FOP_CREATE, FOP_MODIFY, FOP_TRUNCATE };
-
-/* The kernel filter of bpf/file.bpf.c, keep(), in user space. */
-static bool fw_keep(enum fw_op op, uint32_t cls, uint32_t flags)
-{
-    if (cls & YS_CLASS_IGNORE)
-        return false;
-    if (cls & (YS_CLASS_KEEP_ALL | YS_CLASS_PERSIST | YS_CLASS_SECCONF | YS_CLASS_TEMP | YS_CLASS_AGENT))
-        return true;
-    if (flags & (YS_F_HIDDEN | YS_F_EXECUTABLE))
-        return true;
-    if (op == FOP_CREATE && (cls & YS_CLASS_SYSBIN))
-        return true;
-    if (op == FOP_TRUNCATE && (cls & YS_CLASS_LOG))
-        return true;
-    return false;
-}
-
-/* Pseudo filesystems, exactly those of ys_pseudo_fs() in bpf/sensor.bpf.h. */
-static bool pseudo_magic(unsigned long magic)
-{
-    switch (magic) {
-    case 0x9fa0:     /* proc */
-    case 0x62656572: /* sysfs */
-    case 0x27e0eb:   /* cgroup */
-    case 0x63677270: /* cgroup2 */
-    case 0x64626720: /* debugfs */
-    case 0x74726163: /* tracefs */
-    case 0x73636673: /* securityfs */
-    case 0xcafe4a11: /* bpf */
-    case 0x1cd1:     /* devpts */
-    case 0x50495045: /* pipefs */
-    case 0x534f434b: /* sockfs */
-    case 0x09041934: /* anon inodes */
-    case 0x6e736673: /* nsfs */
-    case 0x42494e4d: /* binfmt_misc */
-        return true;
-    }
-    return false;
-}
-
 /* The same filesystems by their mount-table names, to skip them without
  * opening them; autofs too, because opening an automount point mounts it
  * (and autofs holds no files: what it mounts appears as its own line). */
@@ -630,7 +590,7 @@ static int fs_mark_one(struct fanwatch *fw, const struct mi_line *ml, size_t fro
         fs->err = -errno;
         goto out;
     }
-    if (pseudo_magic((unsigned long)sfs.f_type)) {
+    if (ys_pseudo_fs_magic((unsigned long)sfs.f_type)) {
         ret = 0;
         goto out;
     }
@@ -992,7 +952,7 @@ static int on_create(struct fanwatch *fw, struct fw_event *ev)
     flags = fw_ref_path(fw, &ev->dir, ev->path);
     flags |= path_flags(ev->path, stx);
     cls = pathclass_lookup(ev->path).bits;
-    if (!fw_keep(FOP_CREATE, cls, flags)) {
+    if (!ys_file_keep(YS_FOP_CREATE, cls, flags)) {
         fw->stats->filtered[YS_FILE_CREATE]++;
         return 0;
     }
@@ -1008,7 +968,7 @@ static int on_create(struct fanwatch *fw, struct fw_event *ev)
 static int on_modify(struct fanwatch *fw, struct fw_event *ev)
 {
     const struct statx *stx = NULL;
-    enum fw_op op = FOP_MODIFY;
+    enum ys_fop op = YS_FOP_MODIFY;
     struct fw_file *file;
     uint32_t flags, cls;
     struct ys_file *f;
@@ -1033,11 +993,11 @@ static int on_modify(struct fanwatch *fw, struct fw_event *ev)
     flags = fw_ref_path(fw, &ev->dir, ev->path);
     flags |= path_flags(ev->path, stx);
     if (stx && stx->stx_size == 0) {
-        op = FOP_TRUNCATE;
+        op = YS_FOP_TRUNCATE;
         flags |= YS_F_TRUNCATED_OP;
     }
     cls = pathclass_lookup(ev->path).bits;
-    if (!fw_keep(op, cls, flags)) {
+    if (!ys_file_keep(op, cls, flags)) {
         fw->stats->filtered[YS_FILE_MODIFY]++;
         return 0;
     }

@@ -268,7 +268,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 static void file_ops_temp(void)
 {
-    char dir[] = "/tmp/yamori-file-XXXXXX", p1[128], p2[128], rel[128], pidbuf[32], t[256];
+    char dir[] = "/tmp/yamori-file-XXXXXX", p1[128], p2[128], p3[128], rel[128], pidbuf[32], t[256];
     struct agentproc *a;
     json_t *ev;
     int fd;
@@ -294,6 +294,9 @@ static void file_ops_temp(void)
         struct timespec ts[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
         CHECK(utimensat(AT_FDCWD, p2, ts, 0) == 0);      /* timestomp */
     }
+    snprintf(p3, sizeof(p3), "%s/hard", dir);
+    CHECK(link(p2, p3) == 0);                            /* hard link */
+    CHECK(unlink(p3) == 0);
     {
         char cwd[4096];
         CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
@@ -323,6 +326,10 @@ static void file_ops_temp(void)
     ev = agentproc_wait(a, WAIT_MS, "ActionType", "FileTimestampChanged", "FolderPath", p2, NULL);
     CHECK_MSG(ev, "no FileTimestampChanged");
     CHECK_STR(agentproc_text(ev, "FileModificationTimeSet", t, sizeof(t)), "2001-09-09T01:46:40.000000000Z");
+    ev = agentproc_wait(a, WAIT_MS, "ActionType", "FileCreated", "FolderPath", p3, NULL);
+    CHECK_MSG(ev, "no FileCreated for the hard link %s", p3);
+    CHECK_STR(agentproc_text(ev, "LinkType", t, sizeof(t)), "hardlink");
+    CHECK_STR(agentproc_text(ev, "LinkTarget", t, sizeof(t)), p2);
     CHECK_MSG(agentproc_wait(a, WAIT_MS, "ActionType", "FileDeleted", "FolderPath", p2, NULL),
               "no FileDeleted for %s (deleted by the relative path %s)", p2, rel);
     ev = agentproc_wait(a, WAIT_MS, "ActionType", "FileDeleted", "FolderPath", dir, NULL);
