@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "agent/enrich.h"
-#include "agent/event_json.h"
+#include "agent/event_encode.h"
 #include "agent/logon.h"
 #include "agent/logsource.h"
 #include "agent/output.h"

@@ -5,7 +5,7 @@
  * docs/events.md: the process blocks point into the process table, and the
  * type-specific part is a union. Everything an event points to is valid
  * only during the output callback; an output that keeps the event renders
- * it (event_json.c) first.
+ * it (event_encode.c) first.
  */
 #ifndef YAMORI_AGENT_EVENT_H
 #define YAMORI_AGENT_EVENT_H
@@ -14,9 +14,8 @@
 #include <stdint.h>
 
 #include "agent/proctable.h"
+#include "common/schema.h"
 #include "sensor_abi.h"
-
-#define YAM_SCHEMA_VERSION 1
 
 enum yam_table {
     YAM_PROCESS, /* DeviceProcessEvents */
@@ -106,8 +105,6 @@ struct yam_event {
 /* Receives each event the pipeline produces. */
 typedef void (*yam_event_fn)(void *ctx, struct yam_event *ev);
 
-/* The hunting table name of a table ("DeviceProcessEvents", ...). */
-const char *yam_table_name(enum yam_table t);
 /* The EventType value ("process", "file", ...). */
 const char *yam_event_type(enum yam_table t);
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "agent/event_json.h"
+#include "agent/event_encode.h"
 #include "agent/pipeline.h"
 #include "common/jsonw.h"
 
@@ -19,6 +19,7 @@ struct output_jsonl {
     int fd;
     size_t flush_bytes;
     struct jsonw w;
+    struct tlv_buf rec;
     struct pipeline *pipeline;
     uint64_t seq;
     uint64_t bytes;
@@ -33,6 +34,7 @@ struct output_jsonl *output_jsonl_new(int fd, size_t flush_bytes)
     o->fd = fd;
     o->flush_bytes = flush_bytes ? flush_bytes : 256 * 1024;
     jsonw_init(&o->w);
+    tlv_init(&o->rec);
     return o;
 }
 
@@ -41,6 +43,7 @@ void output_jsonl_free(struct output_jsonl *o)
     if (!o)
         return;
     jsonw_free(&o->w);
+    tlv_free(&o->rec);
     free(o);
 }
 
@@ -75,7 +78,10 @@ void output_jsonl_event(void *ctx, struct yam_event *ev)
     struct output_jsonl *o = ctx;
 
     ev->seq = ++o->seq;
-    event_json(&o->w, ev, pipeline_device_name(o->pipeline));
+    tlv_reset(&o->rec);
+    event_encode(&o->rec, ev, pipeline_device_name(o->pipeline), ev->seq);
+    if (o->rec.failed || tlv_to_json(o->rec.data, o->rec.len, &o->w, true) != 0)
+        return;
     jsonw_end_line(&o->w);
     if (o->w.len >= o->flush_bytes)
         output_jsonl_flush(o);

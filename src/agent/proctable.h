@@ -29,7 +29,7 @@ struct proc_key {
     uint64_t start_ticks;
 };
 
-/* The JSON renderings of an entry that events reuse (event_json.c). */
+/* The encoded field blocks of an entry that events reuse (event_encode.c). */
 enum proc_fragment { PROC_FRAG_PROCESS, PROC_FRAG_INITIATING, PROC_FRAG_PARENT, PROC_FRAG_MAX };
 
 struct proc_entry {
@@ -38,7 +38,7 @@ struct proc_entry {
     uint64_t start_utc_ns;      /* the same instant in UTC, fixed once known */
     uint32_t version;           /* bumped by proctable_touch() on every change */
     uint32_t frag_version[PROC_FRAG_MAX];
-    char *frag[PROC_FRAG_MAX];  /* cached renderings, valid when frag_version == version + 1 */
+    char *frag[PROC_FRAG_MAX];  /* cached encodings, valid when frag_version == version + 1 */
     uint32_t frag_len[PROC_FRAG_MAX];
     uint32_t ppid;
     uint64_t pstart_ticks;      /* the parent's key: (ppid, pstart_ticks) */

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/event_json.h"
+#include "agent/event_encode.h"
 #include "common/jsonw.h"
 
 static void counters(struct jsonw *w, const char *key, const uint64_t v[YS_TYPE_MAX])

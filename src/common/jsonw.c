@@ -181,6 +181,7 @@ static void put_escaped(struct jsonw *w, const char *str, size_t n)
         case '\t': put(w, "\\t", 2); break;
         case '\b': put(w, "\\b", 2); break;
         case '\f': put(w, "\\f", 2); break;
+        case '\0': put(w, "\\\\x00", 5); break; /* \u0000 is refused by many readers */
         default:
             if (c < 0x20) {
                 char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};

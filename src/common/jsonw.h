@@ -5,7 +5,8 @@
  * plain bytes copied at once. Strings are arbitrary bytes (paths and command
  * lines are not promised to be UTF-8): valid UTF-8 passes through, control
  * characters are escaped, and each byte that is not part of valid UTF-8
- * becomes the four characters \xNN (backslash, x, two hex digits), so the
+ * becomes the four characters \xNN (backslash, x, two hex digits), and so
+ * does NUL (\u0000 would be valid JSON, but many readers refuse it), so the
  * output is always valid JSON and the byte stays recognisable
  * (docs/events.md, "Strings").
  *

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/event_json.h"
+#include "agent/event_encode.h"
 #include "agent/pipeline.h"
 #include "check.h"
 #include "common/jsonw.h"
@@ -20,15 +20,20 @@
 
 static json_t *events;
 
+/* Each event goes through the real encoding and its JSON rendering. */
 static void collect(void *ctx, struct yam_event *ev)
 {
     struct jsonw w;
+    struct tlv_buf b;
     json_error_t jerr;
     (void)ctx;
     jsonw_init(&w);
-    event_json(&w, ev, "testhost");
-    json_array_append_new(events, json_loadb(w.buf, w.len, 0, &jerr));
+    tlv_init(&b);
+    event_encode(&b, ev, "testhost", 0);
+    if (tlv_to_json(b.data, b.len, &w, true) == 0)
+        json_array_append_new(events, json_loadb(w.buf, w.len, 0, &jerr));
     jsonw_free(&w);
+    tlv_free(&b);
 }
 
 static struct pipeline *new_pipeline(void)
