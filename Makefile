@@ -34,7 +34,8 @@ endif
 B := $(BUILD)/bpf
 
 # Libraries every binary may use; each is named and justified in docs/decisions.md.
-PKGS := libbpf libelf zlib libcrypto libsystemd jansson yaml-0.1 libpcre2-8
+PKGS := libbpf libelf zlib libcrypto libsystemd jansson yaml-0.1 libpcre2-8 \
+        libmicrohttpd gnutls libcurl sqlite3 libzstd libsodium
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
@@ -55,6 +56,8 @@ COMMON_SRC := $(wildcard src/common/*.c)
 AGENT_SRC  := $(filter-out src/agent/main.c,$(wildcard src/agent/*.c))
 DETECT_SRC := $(wildcard src/detect/*.c)
 KQL_SRC    := $(wildcard src/kql/*.c)
+SERVER_SRC := $(wildcard src/server/*.c)
+CLI_SRC    := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
@@ -64,12 +67,18 @@ LIB_AGENT   := $(O)/libyamagent.a
 LIB_DETECT  := $(O)/libyamdetect.a
 LIB_KQL     := $(O)/libyamkql.a
 LIB_TEST    := $(O)/libyamtest.a
-LIBS := $(LIB_AGENT) $(LIB_DETECT) $(LIB_KQL) $(LIB_COMMON)
+LIB_SERVER  := $(O)/libyamserver.a
+LIB_CLI     := $(O)/libyamcli.a
+LIBS := $(LIB_CLI) $(LIB_SERVER) $(LIB_AGENT) $(LIB_DETECT) $(LIB_KQL) $(LIB_COMMON)
 
 BPF_SRC   := $(wildcard bpf/*.bpf.c)
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(B)/%.skel.h,$(BPF_SRC))
 
 AGENT_BIN := $(O)/yamori-agent
+# The server and CLI modules register themselves in linker sections, so the
+# yamori binary links their objects directly (an archive would drop the
+# ones nothing refers to).
+YAMORI_BIN := $(O)/yamori
 
 TEST_SRC  := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(O)/tests/%,$(TEST_SRC))
@@ -82,7 +91,7 @@ HELPER_BINS := $(patsubst tests/helpers/%.c,$(O)/helpers/%,$(HELPER_SRC))
 
 .PHONY: all deps run test tests test-binaries bench clean install
 .SECONDARY:
-all: $(AGENT_BIN) $(TEST_BINS) $(BENCH_BINS) $(HELPER_BINS)
+all: $(AGENT_BIN) $(YAMORI_BIN) $(TEST_BINS) $(BENCH_BINS) $(HELPER_BINS)
 
 deps:
 	@sh scripts/deps.sh
@@ -117,12 +126,17 @@ $(LIB_AGENT):  $(call obj,$(AGENT_SRC))
 $(LIB_DETECT): $(call obj,$(DETECT_SRC))
 $(LIB_KQL):    $(call obj,$(KQL_SRC))
 $(LIB_TEST):   $(call obj,$(TESTLIB_SRC))
+$(LIB_SERVER): $(call obj,$(SERVER_SRC))
+$(LIB_CLI):    $(call obj,$(CLI_SRC))
 $(O)/lib%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(if $^,ar rcs $@ $^,ar rcs $@)
 
 $(AGENT_BIN): $(call obj,src/agent/main.c) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(YAMORI_BIN): $(call obj,src/cli/main.c $(CLI_SRC) $(SERVER_SRC)) $(LIB_AGENT) $(LIB_DETECT) $(LIB_KQL) $(LIB_COMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/%: $(call obj,tests/%.c) $(LIB_TEST) $(LIBS)
@@ -142,11 +156,11 @@ run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/rel/yamori-agent
 	$(BUILD)/rel/yamori-agent --stdout
 
-test-binaries: $(AGENT_BIN) $(TEST_BINS) $(HELPER_BINS)
+test-binaries: $(AGENT_BIN) $(YAMORI_BIN) $(TEST_BINS) $(HELPER_BINS)
 
 tests: deps
 	@$(MAKE) --no-print-directory SAN=1 test-binaries
-	@$(MAKE) --no-print-directory SAN=0 $(BUILD)/rel/yamori-agent
+	@$(MAKE) --no-print-directory SAN=0 $(BUILD)/rel/yamori-agent $(BUILD)/rel/yamori
 
 test: tests
 	@tests/run $(BUILD)

@@ -13,6 +13,8 @@ PACKAGES="
   libbpf-dev libelf-dev zlib1g-dev
   libssl-dev libsystemd-dev libjansson-dev uthash-dev
   libyaml-dev libpcre2-dev
+  libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libsqlite3-dev
+  libzstd-dev libsodium-dev
   iproute2 util-linux procps
 "
 
