@@ -1,0 +1,381 @@
+/*
+ * test_detect_index.c — the literal index never loses a match.
+ *
+ * The engine only evaluates rules one of whose required literals occurs in
+ * the event. This test builds two engines from the same rules, one with the
+ * index and one that evaluates every rule on every event (no_index), and
+ * checks that they report exactly the same matches on thousands of events
+ * made from the rules' own values: copied, embedded in other text, with
+ * their case changed, their wildcards filled in, a character dropped (near
+ * misses) or mixed with other rules' values. The rules are a built-in set
+ * that exercises every modifier plus, when ../shared/sigma is there, the
+ * SigmaHQ corpus (Linux rules on Yamori's schema, every rule flat).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "detect/detect.h"
+#include "detect/detect_int.h"
+#include "detect/fieldmap.h"
+
+static const char builtin_rules[] =
+    "title: Exact\nlogsource: {product: linux, category: process_creation}\n"
+    "detection:\n    s:\n        Image: /usr/bin/nc\n        CommandLine|contains|all: [' -e ', '/bin/sh']\n"
+    "    condition: s\n---\n"
+    "title: Globs\nlogsource: {product: linux, category: process_creation}\n"
+    "detection:\n    s:\n        CommandLine:\n            - '*wget*|*sh'\n            - 'curl ?? http*'\n"
+    "            - '*/tmp/*.b64'\n    f:\n        User: root\n    condition: s and not f\n---\n"
+    "title: Prefix suffix\nlogsource: {product: linux, category: process_creation}\n"
+    "detection:\n    a:\n        ParentImage|startswith: /usr/sbin/\n    b:\n        Image|endswith:\n"
+    "            - /bash\n            - /dash\n    condition: all of them\n---\n"
+    "title: Regex\nlogsource: {product: linux, category: process_creation}\n"
+    "detection:\n    s:\n        CommandLine|re: '-(W|R)\\s?(\\s|\"|'')([0-9a-fA-F]{2}\\s?){2,20}'\n"
+    "    t:\n        CommandLine|re: '(?i)base64\\s+-d'\n    u:\n        CommandLine|re: 'x(ab)?yz[0-9]+'\n"
+    "    condition: 1 of them\n---\n"
+    "title: Encoded\nlogsource: {product: linux, category: process_creation}\n"
+    "detection:\n    s:\n        CommandLine|base64offset|contains: 'sh -i'\n"
+    "    w:\n        CommandLine|contains|windash: ' -enc '\n    condition: s or w\n---\n"
+    "title: Keywords\nlogsource: {product: linux}\n"
+    "detection:\n    k:\n        - 'history -c'\n        - 'shopt -ou*history'\n"
+    "    a:\n        '|all': [pkexec, XAUTHORITY]\n    condition: k or a\n---\n"
+    "title: Network\nlogsource: {product: linux, category: network_connection}\n"
+    "detection:\n    s:\n        Initiated: 'true'\n        DestinationPort: [4444, 1337]\n"
+    "    l:\n        DestinationIp|cidr: 10.0.0.0/8\n    condition: s and not l\n---\n"
+    "title: At least two\nlogsource: {product: linux, category: process_creation}\n"
+    "detection:\n    s1:\n        CommandLine|contains: alpha\n    s2:\n        CommandLine|contains: bravo\n"
+    "    s3:\n        CommandLine|contains: charlie\n    condition: 2 of s*\n---\n"
+    "title: Absent\nlogsource: {product: linux, category: file_event}\n"
+    "detection:\n    s:\n        TargetFilename|endswith: .so\n        User: null\n"
+    "    e:\n        Image|exists: false\n    condition: s or e\n";
+
+struct mlist {
+    int n;
+    char key[64][160];
+};
+
+static int collect(void *ctx, const struct detect_match *m)
+{
+    struct mlist *l = ctx;
+    if (l->n < 64)
+        snprintf(l->key[l->n++], sizeof(l->key[0]), "%d|%s|%s:%u|%llu", (int)m->kind,
+                 m->rule->title, m->rule->origin, m->rule->line, (unsigned long long)m->count);
+    return 0;
+}
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* A value made from a rule value as written: wildcards filled, case
+ * changed, embedded, truncated. */
+static void make_value(const char *src, char *out, size_t cap)
+{
+    size_t k = 0;
+    static const char *const ctx[] = {"", " ", "/usr/bin/", "x ", " -v", "\"", "sh -c '"};
+    const char *pre = (rnd() % 2) ? ctx[rnd() % 7] : "";
+    while (*pre && k + 1 < cap)
+        out[k++] = *pre++;
+    for (const char *p = src; *p && k + 4 < cap; p++) {
+        char c = *p;
+        if (c == '\\' && (p[1] == '*' || p[1] == '?' || p[1] == '\\')) {
+            out[k++] = *++p;
+            continue;
+        }
+        if (c == '*') {
+            int n = (int)(rnd() % 3);
+            while (n-- > 0)
+                out[k++] = (char)('a' + rnd() % 26);
+            continue;
+        }
+        if (c == '?') {
+            out[k++] = (char)('0' + rnd() % 10);
+            continue;
+        }
+        if (rnd() % 50 == 0)
+            continue;   /* a near miss */
+        if (rnd() % 4 == 0 && c >= 'a' && c <= 'z')
+            c = (char)(c - 32);
+        out[k++] = c;
+    }
+    const char *post = (rnd() % 2) ? ctx[rnd() % 7] : "";
+    while (*post && k + 1 < cap)
+        out[k++] = *post++;
+    out[k] = '\0';
+}
+
+/* The name an event of class `cls` uses for a rule's field name. */
+static const char *event_name(const struct fieldmap_class *cls, const char *name)
+{
+    if (!cls)
+        return name;
+    for (const struct fieldmap_alias *a = cls->aliases; a->sigma; a++)
+        if (strcmp(a->sigma, name) == 0)
+            return a->yamori;
+    return name;
+}
+
+struct evfield {
+    char name[80];
+    char value[256];
+};
+
+/* Fills an event from the values of a few random rules. */
+static int build_event(const struct detect_engine *eng, const struct fieldmap_class *cls,
+                       struct evfield *f, int maxf)
+{
+    int n = 0;
+    int nrules = (int)(1 + rnd() % 3);
+    for (int r = 0; r < nrules; r++) {
+        const struct rule *ru = eng->rules[rnd() % eng->nrules];
+        if (ru->corr || !ru->nfconds)
+            continue;
+        for (uint32_t i = 0; i < ru->nfconds && n < maxf; i++) {
+            const struct fcond *fc = &ru->fconds[(i + rnd()) % ru->nfconds];
+            if (!fc->nvm || rnd() % 5 == 0)
+                continue;
+            const struct vm *m = &fc->vms[rnd() % fc->nvm];
+            const char *name = fc->field_name ? event_name(cls, fc->field_name)
+                                              : (cls ? "ProcessCommandLine" : "message");
+            snprintf(f[n].name, sizeof(f[n].name), "%s", name);
+            if (m->kind == VM_FIELDREF || m->kind == VM_NULL || m->kind == VM_EXISTS)
+                snprintf(f[n].value, sizeof(f[n].value), "x");
+            else if (m->kind == VM_CIDR)
+                snprintf(f[n].value, sizeof(f[n].value), "10.%u.%u.%u", (unsigned)(rnd() % 256),
+                         (unsigned)(rnd() % 256), (unsigned)(rnd() % 256));
+            else
+                make_value(m->text ? m->text : "", f[n].value, sizeof(f[n].value));
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Runs `events` random events through both engines; returns the number of
+ * events with matches, or -1 (with a message) on the first difference. */
+static int compare(struct detect_engine *a, struct detect_engine *b,
+                   const struct fieldmap_class *cls, int events, char *why, size_t wl)
+{
+    char err[256];
+    struct detect_event *ea = detect_event_new(a, err, sizeof(err));
+    struct detect_event *eb = detect_event_new(b, err, sizeof(err));
+    struct evfield f[24];
+    int with_matches = 0, rc = 0;
+    if (!ea || !eb) {
+        snprintf(why, wl, "no event: %s", err);
+        rc = -1;
+        goto cleanup;
+    }
+    for (int e = 0; e < events; e++) {
+        struct mlist la, lb;
+        la.n = lb.n = 0;
+        int nf = build_event(a, cls, f, 24);
+        detect_event_clear(ea);
+        detect_event_clear(eb);
+        if (cls) {
+            const char *et = cls->event_type ? cls->event_type : "other";
+            const char *at = cls->action_types[0] ? cls->action_types[0] : "Other";
+            detect_event_set(ea, "EventType", 9, et, strlen(et));
+            detect_event_set(eb, "EventType", 9, et, strlen(et));
+            detect_event_set(ea, "ActionType", 10, at, strlen(at));
+            detect_event_set(eb, "ActionType", 10, at, strlen(at));
+            if (cls->protocol) {
+                detect_event_set(ea, "Protocol", 8, cls->protocol, strlen(cls->protocol));
+                detect_event_set(eb, "Protocol", 8, cls->protocol, strlen(cls->protocol));
+            }
+        }
+        for (int i = 0; i < nf; i++) {
+            detect_event_set(ea, f[i].name, strlen(f[i].name), f[i].value, strlen(f[i].value));
+            detect_event_set(eb, f[i].name, strlen(f[i].name), f[i].value, strlen(f[i].value));
+        }
+        int ma = detect_match(ea, NULL, collect, &la);
+        int mb = detect_match(eb, NULL, collect, &lb);
+        bool same = ma == mb && la.n == lb.n;
+        for (int i = 0; same && i < la.n; i++)
+            same = strcmp(la.key[i], lb.key[i]) == 0;
+        if (!same) {
+            size_t k = (size_t)snprintf(why, wl, "event %d (%s): index %d matches, brute force %d;",
+                                        e, cls ? cls->name : "flat", ma, mb);
+            for (int i = 0; i < lb.n && k < wl; i++)
+                k += (size_t)snprintf(why + k, wl - k, " [%s]", lb.key[i]);
+            for (int i = 0; i < nf && k < wl; i++)
+                k += (size_t)snprintf(why + k, wl - k, " %s=%s", f[i].name, f[i].value);
+            rc = -1;
+            goto cleanup;
+        }
+        with_matches += ma > 0;
+    }
+    rc = with_matches;
+cleanup:
+    detect_event_free(ea);
+    detect_event_free(eb);
+    return rc;
+}
+
+static struct detect_engine *build(const char *const *texts, const size_t *lens,
+                                   const char *const *names, size_t n, enum detect_schema schema,
+                                   bool no_index)
+{
+    char err[256];
+    struct detect_config cfg;
+    detect_config_default(&cfg);
+    cfg.schema = schema;
+    cfg.no_index = no_index;
+    struct detect_engine *eng = detect_engine_new(&cfg, err, sizeof(err));
+    if (!eng)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        detect_engine_add(eng, names[i], texts[i], lens[i], NULL, NULL);
+    if (detect_engine_compile(eng, NULL, NULL, err, sizeof(err)) < 0) {
+        detect_engine_free(eng);
+        return NULL;
+    }
+    return eng;
+}
+
+static void check_set(const char *const *texts, const size_t *lens, const char *const *names,
+                      size_t n, int events_per_class, char *why, size_t wl, int *result)
+{
+    *result = -1;
+    struct detect_engine *a = build(texts, lens, names, n, DETECT_SCHEMA_YAMORI, false);
+    struct detect_engine *b = build(texts, lens, names, n, DETECT_SCHEMA_YAMORI, true);
+    struct detect_engine *fa = build(texts, lens, names, n, DETECT_SCHEMA_FLAT, false);
+    struct detect_engine *fb = build(texts, lens, names, n, DETECT_SCHEMA_FLAT, true);
+    int total = 0;
+    if (!a || !b || !fa || !fb || !a->nrules) {
+        snprintf(why, wl, "the engines did not build");
+        goto cleanup;
+    }
+    for (size_t c = 0; c < fieldmap_nclasses; c++) {
+        int r = compare(a, b, &fieldmap_classes[c], events_per_class, why, wl);
+        if (r < 0)
+            goto cleanup;
+        total += r;
+    }
+    int r = compare(fa, fb, NULL, events_per_class * 4, why, wl);
+    if (r < 0)
+        goto cleanup;
+    *result = total + r;
+cleanup:
+    detect_engine_free(a);
+    detect_engine_free(b);
+    detect_engine_free(fa);
+    detect_engine_free(fb);
+}
+
+static void builtin_rules_agree(void)
+{
+    char why[4096];
+    const char *texts[] = {builtin_rules};
+    size_t lens[] = {sizeof(builtin_rules) - 1};
+    const char *names[] = {"builtin.yml"};
+    int matched;
+    check_set(texts, lens, names, 1, 1500, why, sizeof(why), &matched);
+    CHECK_MSG(matched >= 0, "%s", why);
+    /* the events must actually exercise matches */
+    CHECK_MSG(matched > 500, "only %d events matched", matched);
+}
+
+/* ------------------------------------------------------------ corpus */
+
+struct files {
+    char **text, **name;
+    size_t *len;
+    size_t n, cap;
+};
+
+static void add_file(struct files *fs, const char *path, bool linux_only)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f)
+        return;
+    if (fstat(fileno(f), &st) < 0 || st.st_size <= 0) {
+        fclose(f);
+        return;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (!buf)
+        return;
+    buf[n] = '\0';
+    if ((linux_only && !strstr(buf, "product: linux")) || fs->n == fs->cap) {
+        free(buf);
+        return;
+    }
+    fs->text[fs->n] = buf;
+    fs->len[fs->n] = n;
+    fs->name[fs->n] = strdup(path);
+    fs->n++;
+}
+
+static void walk(struct files *fs, const char *dir, bool linux_only)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char p[4096];
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (stat(p, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            walk(fs, p, linux_only);
+        else if (strstr(e->d_name, ".yml"))
+            add_file(fs, p, linux_only);
+    }
+    closedir(d);
+}
+
+static void corpus_rules_agree(void)
+{
+    struct stat st;
+    if (stat("../shared/sigma/rules", &st) < 0)
+        SKIP("no SigmaHQ corpus at ../shared/sigma");
+    struct files fs = {0};
+    fs.cap = 8192;
+    fs.text = calloc(fs.cap, sizeof(char *));
+    fs.name = calloc(fs.cap, sizeof(char *));
+    fs.len = calloc(fs.cap, sizeof(size_t));
+    CHECK(fs.text && fs.name && fs.len);
+    walk(&fs, "../shared/sigma", true);
+    char why[4096];
+    int matched;
+    check_set((const char *const *)fs.text, fs.len, (const char *const *)fs.name, fs.n, 400, why,
+              sizeof(why), &matched);
+    for (size_t i = 0; i < fs.n; i++) {
+        free(fs.text[i]);
+        free(fs.name[i]);
+    }
+    free(fs.text);
+    free(fs.name);
+    free(fs.len);
+    CHECK_MSG(matched >= 0, "%s", why);
+    CHECK_MSG(matched > 100, "only %d events matched", matched);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct check_case cases[] = {
+        {"builtin_rules_agree", builtin_rules_agree},
+        {"corpus_rules_agree", corpus_rules_agree},
+        {NULL, NULL},
+    };
+    return check_main("detect_index", cases, argc, argv);
+}
