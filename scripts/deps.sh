@@ -45,7 +45,6 @@ if [ ! -e "$policy" ]; then
     created_policy=1
 fi
 # shellcheck disable=SC2086  # word splitting of the package list is intended
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
-rc=$?
-[ "$created_policy" = 1 ] && rm -f "$policy"
+if apt-get install -y -qq --no-install-recommends $missing >/dev/null; then rc=0; else rc=$?; fi
+if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
 exit $rc
