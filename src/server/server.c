@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "server/pki.h"
 #include "server/store.h"
 
 extern const struct server_module *const __start_yamori_modules[] __attribute__((weak));
@@ -170,6 +171,37 @@ static int drop_privileges(const struct server_config *cfg, char *err, size_t er
     return 0;
 }
 
+/* `yamori server -n`: the configuration was parsed by the caller; check that
+ * the service user exists, the data directory is usable and the store
+ * opens, and change nothing. */
+static int check_setup(const struct server_config *cfg, char *err, size_t errlen)
+{
+    char uri[600], db[600];
+    struct stat st;
+
+    if (cfg->user[0] && !getpwnam(cfg->user)) {
+        snprintf(err, errlen, "user '%s' does not exist", cfg->user);
+        return -ENOENT;
+    }
+    config_store_uri(cfg, uri, sizeof(uri));
+    if (stat(cfg->data_dir, &st) != 0) {
+        printf("configuration OK; the data directory %s does not exist yet and will be created at first start\n",
+               cfg->data_dir);
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is not a directory", cfg->data_dir);
+        return -ENOTDIR;
+    }
+    snprintf(db, sizeof(db), "%s", strncmp(uri, "sqlite:", 7) == 0 ? uri + 7 : uri);
+    if (strncmp(uri, "sqlite:", 7) == 0 && access(db, F_OK) == 0 && access(db, R_OK | W_OK) != 0) {
+        snprintf(err, errlen, "the store %s is not readable and writable: %s", db, strerror(errno));
+        return -EACCES;
+    }
+    printf("configuration OK; data directory %s; store %s\n", cfg->data_dir, uri);
+    return 0;
+}
+
 int server_run(const struct server_config *cfg, bool check_only)
 {
     struct server *srv = calloc(1, sizeof(*srv));
@@ -183,17 +215,19 @@ int server_run(const struct server_config *cfg, bool check_only)
         return -ENOMEM;
     srv->cfg = *cfg;
     mods = server_modules(&nmods);
+    if (check_only) {
+        e = check_setup(cfg, err, sizeof(err));
+        goto out;
+    }
     if (mkdir(cfg->data_dir, 0750) != 0 && errno != EEXIST) {
         e = -errno;
         snprintf(err, sizeof(err), "cannot create the data directory %s: %s", cfg->data_dir, strerror(errno));
         goto out;
     }
-    if (!check_only) {
-        listen_fd = bind_listen(cfg->listen, err, sizeof(err));
-        if (listen_fd < 0) {
-            e = listen_fd;
-            goto out;
-        }
+    listen_fd = bind_listen(cfg->listen, err, sizeof(err));
+    if (listen_fd < 0) {
+        e = listen_fd;
+        goto out;
     }
     e = drop_privileges(cfg, err, sizeof(err));
     if (e)
@@ -209,10 +243,6 @@ int server_run(const struct server_config *cfg, bool check_only)
         e = mods[inited]->init(srv, err, sizeof(err));
         if (e)
             goto out;
-    }
-    if (check_only) {
-        printf("configuration OK; data directory %s; store %s\n", cfg->data_dir, uri);
-        goto out;
     }
     if (!srv->tls_cert_pem || !srv->tls_key_pem) {
         e = -ENOKEY;
@@ -242,7 +272,9 @@ int server_run(const struct server_config *cfg, bool check_only)
         char url[300];
         config_public_url(cfg, url, sizeof(url));
         log_info("serving on %s (%s)", cfg->listen, url);
-        fprintf(stdout, "yamori server ready on %s\n", url);
+        log_info("certificate authority %s", pki_ca_fingerprint(srv) ? pki_ca_fingerprint(srv) : "?");
+        fprintf(stdout, "certificate authority %s\nyamori server ready on %s\n",
+                pki_ca_fingerprint(srv) ? pki_ca_fingerprint(srv) : "?", url);
         fflush(stdout);
     }
     while (!srv->stopping)
