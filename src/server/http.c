@@ -685,7 +685,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!authorize(rq))
         return queue_response(rq);
     rq->route->handler(rq, &rq->rs);
-    if (rq->state == RQ_DEFERRED)
+    /* a deferred request is answered by the call after its resumption, even
+     * when it was completed before the handler returned: the connection is
+     * suspended until then and must not get a response now */
+    if (rq->deferred)
         return MHD_YES;
     return queue_response(rq);
 }

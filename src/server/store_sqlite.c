@@ -17,7 +17,7 @@
 #include "common/log.h"
 
 #define READERS 8
-#define STMT_CACHE 128
+#define STMT_CACHE 512
 
 struct stmt_slot {
     const char *sql;
