@@ -4,6 +4,8 @@
  */
 #include "detect/fieldmap.h"
 
+#include "common/schema.h"
+
 #include <string.h>
 
 #define COMMON_ALIASES {"Computer", "DeviceName"}, {"UtcTime", "Timestamp"}
@@ -218,37 +220,6 @@ bool fieldmap_selects(const struct fieldmap_class *c, const char *product,
     return true;
 }
 
-static const char *const schema_fields[] = {
-    "Timestamp", "EventType", "ActionType", "Seq", "SensorSource", "DeviceName",
-    "InitiatingProcessId", "InitiatingProcessUniqueId", "InitiatingProcessFileName",
-    "InitiatingProcessFolderPath", "InitiatingProcessCommandLine",
-    "InitiatingProcessCreationTime", "InitiatingProcessCurrentDirectory",
-    "InitiatingProcessAccountName", "InitiatingProcessAccountUid", "InitiatingProcessSHA256",
-    "InitiatingProcessParentId", "InitiatingProcessParentUniqueId",
-    "InitiatingProcessParentFileName", "InitiatingProcessParentFolderPath",
-    "InitiatingProcessParentCreationTime",
-    "ProcessId", "ProcessUniqueId", "ProcessCreationTime", "FileName", "FolderPath",
-    "ProcessCommandLine", "ProcessCommandLineTruncated", "ProcessArgumentCount",
-    "ProcessCurrentDirectory", "AccountName", "AccountUid", "AccountGid",
-    "ProcessEffectiveUid", "ProcessEffectiveGid", "LogonId", "AccountLoginUid",
-    "ProcessSessionId", "ProcessTty", "ContainerId", "CgroupName", "SHA256", "SHA256Skipped",
-    "FileSize", "PackageName", "ProcessImageMemfd", "MemfdName", "ProcessImageDeleted",
-    "ProcessExitCode", "ProcessExitSignal", "ProcessIntegrity",
-    "PreviousFileName", "PreviousFolderPath", "FileMode", "FileOwnerUid", "FileGroupGid",
-    "IsDirectory", "IsExecutable", "FileTruncated", "FileAccessTimeSet",
-    "FileModificationTimeSet", "LocationTag",
-    "Protocol", "LocalIP", "LocalPort", "RemoteIP", "RemotePort", "RemoteIPType",
-    "ConnectionError",
-    "LogonType", "InitiatingAccountName", "AuthenticationMethod", "FailureReason",
-    "LogonCommand", "LogLine",
-    "ModuleLoadFailed", "TargetProcessId", "TargetProcessUniqueId", "TargetProcessFileName",
-    "PtraceRequest", "PtraceResult", "NewAccountUid", "NewEffectiveUid", "NewAccountGid",
-    "NewEffectiveGid", "MemfdFlags", "BpfProgramType", "BpfProgramName",
-    "BpfInstructionCount", "SensorBackend", "AgentVersion", "SchemaVersion",
-    "SensorLimitations", "LostEvents", "LostReason",
-    NULL,
-};
-
 /* File names are left out: each is the end of its path, which is searched. */
 const char *const fieldmap_text_fields[] = {
     "ProcessCommandLine", "InitiatingProcessCommandLine", "FolderPath",
@@ -258,9 +229,11 @@ const char *const fieldmap_text_fields[] = {
     NULL,
 };
 
+/* The columns of Yamori's events come from the one schema table
+ * (src/common/schema.h), so a field added there is known here too. */
 bool fieldmap_schema_field(const char *name)
 {
-    return in_list(schema_fields, name);
+    return schema_field_by_name(name, strlen(name)) != NULL;
 }
 
 bool fieldmap_class_field(const struct fieldmap_class *c, const char *name)
