@@ -133,7 +133,7 @@ $(O)/lib%.a:
 	rm -f $@
 	$(if $^,ar rcs $@ $^,ar rcs $@)
 
-$(AGENT_BIN): $(call obj,src/agent/main.c) $(LIBS)
+$(AGENT_BIN): $(call obj,src/agent/main.c) $(LIB_AGENT) $(LIB_COMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(YAMORI_BIN): $(call obj,src/cli/main.c $(CLI_SRC) $(SERVER_SRC)) $(LIB_AGENT) $(LIB_DETECT) $(LIB_KQL) $(LIB_COMMON)
@@ -169,8 +169,18 @@ bench: deps
 	@$(MAKE) --no-print-directory SAN=0 all
 	@for b in bench/*/run; do [ -x "$$b" ] && "$$b" $(BUILD)/rel || true; done
 
-install: $(BUILD)/rel/yamori-agent
-	install -D -m 0755 $(BUILD)/rel/yamori-agent $(DESTDIR)/usr/local/sbin/yamori-agent
+# Installs the binaries and the agent's systemd unit under $(DESTDIR); it
+# enables and starts nothing (docs/agent.md: enroll, then systemctl enable).
+PREFIX      ?= /usr/local
+UNITDIR     ?= /etc/systemd/system
+install: $(BUILD)/rel/yamori-agent $(BUILD)/rel/yamori
+	install -D -m 0755 $(BUILD)/rel/yamori-agent $(DESTDIR)$(PREFIX)/sbin/yamori-agent
+	install -D -m 0755 $(BUILD)/rel/yamori $(DESTDIR)$(PREFIX)/bin/yamori
+	@mkdir -p $(DESTDIR)$(UNITDIR)
+	sed 's|^ExecStart=/usr/local/sbin/yamori-agent|ExecStart=$(PREFIX)/sbin/yamori-agent|' \
+	    packaging/yamori-agent.service > $(DESTDIR)$(UNITDIR)/yamori-agent.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/yamori-agent.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/yamori-agent.service.tmp $(DESTDIR)$(UNITDIR)/yamori-agent.service
 
 clean:
 	rm -rf $(BUILD)

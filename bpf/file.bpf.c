@@ -9,7 +9,9 @@
  *   create   exit of open/openat/openat2/creat when the open created the file
  *            (FMODE_CREATED on the new struct file)
  *   modify   the first write()/pwrite64()/writev()/pwritev()/pwritev2() after
- *            an open for writing, or an open with O_TRUNC of an existing file
+ *            an open for writing (per open file: a shell's redirection and
+ *            the children that inherit it count), an open with O_TRUNC of an
+ *            existing file, truncate() and ftruncate()
  *   delete   unlink/unlinkat/rmdir                  \
  *   rename   rename/renameat/renameat2               | recorded at entry,
  *   chmod    chmod/fchmod/fchmodat/fchmodat2         | sent at exit only
@@ -57,18 +59,25 @@ struct {
     __type(value, struct pending_op);
 } pending SEC(".maps");
 
-/* Descriptors opened for writing whose first write should be reported. */
-struct watch_key {
-    __u32 tgid;
-    __s32 fd;
-};
-
+/* Open files (struct file: one per open, shared by dup2 and fork, so a
+ * shell's `>>` redirection and its children are covered) whose first write
+ * should be reported. The inode tells a stale entry (a struct file freed
+ * and reused) from a live one. */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 16384);
-    __type(key, struct watch_key);
-    __type(value, struct file *);
+    __type(key, __u64);   /* struct file * */
+    __type(value, __u64); /* struct inode * */
 } watched SEC(".maps");
+
+/* Flags of an open in flight that truncates (O_TRUNC is cleared from the
+ * struct file before the exit program can see it). */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32);   /* thread id */
+    __type(value, __u32); /* open flags */
+} truncating SEC(".maps");
 
 static __always_inline void fill_inode(struct ys_file *f, struct inode *inode, __u32 *flags)
 {
@@ -116,11 +125,18 @@ static __always_inline __u32 file_record(struct ys_scratch *s, __u16 type, enum 
 
 static __always_inline int on_open_exit(struct ys_sys_exit *ctx)
 {
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    __u32 *tflags = bpf_map_lookup_elem(&truncating, &tid);
+    bool truncated = false;
     long fd = ctx->ret;
     struct ys_scratch *s;
     struct file *file;
     __u32 fmode, size;
 
+    if (tflags) {
+        truncated = true;
+        bpf_map_delete_elem(&truncating, &tid);
+    }
     if (fd < 0 || ys_is_self())
         return 0;
     file = ys_fd_file(bpf_get_current_task_btf(), fd);
@@ -140,7 +156,7 @@ static __always_inline int on_open_exit(struct ys_sys_exit *ctx)
             ys_emit(s->rec, size, YS_FILE_CREATE);
         return 0;
     }
-    if (BPF_CORE_READ(file, f_flags) & O_TRUNC) {
+    if (truncated) {
         size = file_record(s, YS_FILE_MODIFY, YS_FOP_TRUNCATE, file);
         if (size) {
             ((struct ys_hdr *)s->rec)->flags |= YS_F_TRUNCATED_OP;
@@ -151,10 +167,37 @@ static __always_inline int on_open_exit(struct ys_sys_exit *ctx)
     /* decide now, on the canonical path, whether the first write counts */
     size = file_record(s, YS_FILE_MODIFY, YS_FOP_MODIFY, file);
     if (size) {
-        struct watch_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__s32)fd};
-        bpf_map_update_elem(&watched, &k, &file, BPF_ANY);
+        __u64 key = (__u64)file;
+        __u64 inode = (__u64)BPF_CORE_READ(file, f_inode);
+        bpf_map_update_elem(&watched, &key, &inode, BPF_ANY);
     }
     return 0;
+}
+
+/* Entry of an open: remember whether it truncates. */
+static __always_inline int on_open_enter(__u64 flags)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    __u32 f = (__u32)flags;
+
+    if (f & O_TRUNC)
+        bpf_map_update_elem(&truncating, &tid, &f, BPF_ANY);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int enter_openat(struct ys_sys_enter *ctx) { return on_open_enter(ctx->args[2]); }
+SEC("tracepoint/syscalls/sys_enter_open")
+int enter_open(struct ys_sys_enter *ctx) { return on_open_enter(ctx->args[1]); }
+SEC("tracepoint/syscalls/sys_enter_creat")
+int enter_creat(struct ys_sys_enter *ctx) { return on_open_enter(O_TRUNC); }
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int enter_openat2(struct ys_sys_enter *ctx)
+{
+    __u64 flags = 0;
+    /* struct open_how { __u64 flags; ... } in user memory */
+    bpf_probe_read_user(&flags, sizeof(flags), (const void *)ctx->args[2]);
+    return on_open_enter(flags);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
@@ -170,19 +213,20 @@ int exit_creat(struct ys_sys_exit *ctx) { return on_open_exit(ctx); }
 
 static __always_inline int on_write_enter(struct ys_sys_enter *ctx)
 {
-    struct watch_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__s32)ctx->args[0]};
-    struct file **watched_file = bpf_map_lookup_elem(&watched, &k);
+    struct file *file = ys_fd_file(bpf_get_current_task_btf(), ctx->args[0]);
+    __u64 key = (__u64)file, *inode;
     struct ys_scratch *s;
-    struct file *file;
     __u32 size;
 
-    if (!watched_file)
+    if (!file)
         return 0;
-    file = *watched_file;
-    bpf_map_delete_elem(&watched, &k);
-    /* the descriptor may have been closed and reused since the open */
-    if (ys_fd_file(bpf_get_current_task_btf(), k.fd) != file)
+    inode = bpf_map_lookup_elem(&watched, &key);
+    if (!inode)
         return 0;
+    bool same = *inode == (__u64)BPF_CORE_READ(file, f_inode);
+    bpf_map_delete_elem(&watched, &key);
+    if (!same)
+        return 0; /* a stale entry: the struct file was reused */
     s = ys_scratch_get();
     if (!s)
         return 0;
@@ -615,3 +659,41 @@ SEC("tracepoint/syscalls/sys_exit_link")
 int exit_link(struct ys_sys_exit *ctx) { return confirm(ctx); }
 SEC("tracepoint/syscalls/sys_exit_linkat")
 int exit_linkat(struct ys_sys_exit *ctx) { return confirm(ctx); }
+
+/* ---------------------------------------------------------------- truncate */
+
+/* truncate(path, length): always kept (rare, and how logs are emptied). */
+SEC("tracepoint/syscalls/sys_enter_truncate")
+int enter_truncate(struct ys_sys_enter *ctx)
+{
+    return enter_path_op(ctx->nr, YS_FILE_MODIFY, YS_AT_FDCWD, (const char *)ctx->args[0], YS_F_TRUNCATED_OP);
+}
+SEC("tracepoint/syscalls/sys_exit_truncate")
+int exit_truncate(struct ys_sys_exit *ctx) { return confirm(ctx); }
+
+/* ftruncate(fd, length): kept by the truncation filter (databases do it
+ * all the time to their own files). */
+SEC("tracepoint/syscalls/sys_enter_ftruncate")
+int enter_ftruncate(struct ys_sys_enter *ctx)
+{
+    struct file *file;
+    struct ys_scratch *s;
+    __u32 size;
+
+    if (ys_is_self())
+        return 0;
+    file = ys_fd_file(bpf_get_current_task_btf(), ctx->args[0]);
+    if (!file || !YS_S_ISREG(BPF_CORE_READ(file, f_inode, i_mode)))
+        return 0;
+    s = ys_scratch_get();
+    if (!s)
+        return 0;
+    size = file_record(s, YS_FILE_MODIFY, YS_FOP_TRUNCATE, file);
+    if (!size)
+        return 0;
+    ((struct ys_hdr *)s->rec)->flags |= YS_F_TRUNCATED_OP;
+    park(s, size, ctx->nr);
+    return 0;
+}
+SEC("tracepoint/syscalls/sys_exit_ftruncate")
+int exit_ftruncate(struct ys_sys_exit *ctx) { return confirm(ctx); }

@@ -266,10 +266,15 @@ static void apply_exec(struct pipeline *p, struct proc_entry *e, const struct ys
     e->image_size = x->size;
     e->argc = x->argc;
 
-    if (rec_copy(x, len, x->path, p->path, sizeof(p->path)))
+    if ((x->h.flags & YS_F_MEMFD) && rec_str(x, len, x->memfd, &s, &n) && n) {
+        /* a memfd has no path: name it as /proc/PID/exe does */
+        int m = snprintf(p->path, sizeof(p->path), "/memfd:%.*s", (int)n, s);
+        proctable_set_image(e, p->path, (size_t)m < sizeof(p->path) ? (size_t)m : sizeof(p->path) - 1);
+    } else if (rec_copy(x, len, x->path, p->path, sizeof(p->path))) {
         proctable_set_image(e, p->path, strlen(p->path));
-    else
+    } else {
         proctable_set_image(e, NULL, 0);
+    }
     if (rec_str(x, len, x->argv, &s, &n) && n) {
         size_t m = pipeline_join_argv(s, n, p->cmdline, sizeof(p->cmdline));
         proctable_set_str(&e->cmdline, p->cmdline, m);

@@ -338,6 +338,48 @@ static void file_ops_temp(void)
     CHECK(agentproc_stop(a) == 0);
 }
 
+/* Writes the way shells and tools really do them: an append through a
+ * redirection (the shell moves the descriptor to 1 before writing), a
+ * truncating redirection, truncate(1), and a write by a child that inherited
+ * the descriptor. */
+static void file_writes_as_shells_do(void)
+{
+    char dir[] = "/tmp/yamori-sh-XXXXXX", a[96], b[96], c[96], d[96], cmd[1024], t[64];
+    struct agentproc *a_;
+    json_t *ev;
+
+    NEED_ROOT();
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(a, sizeof(a), "%s/appended", dir);
+    snprintf(b, sizeof(b), "%s/emptied", dir);
+    snprintf(c, sizeof(c), "%s/truncated", dir);
+    snprintf(d, sizeof(d), "%s/by-child", dir);
+    write_file(a, "1\n", 0644);
+    write_file(b, "secret\n", 0644);
+    write_file(c, "secret\n", 0644);
+    write_file(d, "1\n", 0644);
+    a_ = start_agent("ebpf", false);
+    CHECK_MSG(a_, "%s", err);
+    snprintf(cmd, sizeof(cmd), "echo 2 >> %s; : > %s; truncate -s 0 %s; (cat /etc/hostname) >> %s", a, b, c, d);
+    CHECK(system(cmd) == 0);
+    ev = agentproc_wait(a_, WAIT_MS, "ActionType", "FileModified", "FolderPath", a, NULL);
+    CHECK_MSG(ev, "no FileModified for an append through a redirection %s", agentproc_diag(a_));
+    ev = agentproc_wait(a_, WAIT_MS, "ActionType", "FileModified", "FolderPath", b, NULL);
+    CHECK_MSG(ev, "no FileModified for a truncating redirection");
+    CHECK_STR(agentproc_text(ev, "FileTruncated", t, sizeof(t)), "true");
+    ev = agentproc_wait(a_, WAIT_MS, "ActionType", "FileModified", "FolderPath", c, NULL);
+    CHECK_MSG(ev, "no FileModified for truncate(1)");
+    CHECK_STR(agentproc_text(ev, "FileTruncated", t, sizeof(t)), "true");
+    ev = agentproc_wait(a_, WAIT_MS, "ActionType", "FileModified", "FolderPath", d, "InitiatingProcessFileName", "cat", NULL);
+    CHECK_MSG(ev, "no FileModified by the child that inherited the descriptor");
+    CHECK(agentproc_stop(a_) == 0);
+    unlink(a);
+    unlink(b);
+    unlink(c);
+    unlink(d);
+    rmdir(dir);
+}
+
 /* Writes under /etc/cron.d and /root/.ssh in a private mount namespace with
  * tmpfs over /etc and /root: nothing on the machine changes. */
 static void file_persistence_namespace(void)
@@ -635,6 +677,7 @@ static void memfd_exec(void)
     ev = agentproc_wait(a, WAIT_MS, "ActionType", "ProcessCreated", "ProcessId", pidbuf, NULL);
     CHECK_MSG(ev, "no ProcessCreated for the memfd exec");
     CHECK_STR(agentproc_text(ev, "ProcessImageMemfd", t, sizeof(t)), "true");
+    CHECK_STR(agentproc_text(ev, "FolderPath", t, sizeof(t)), "/memfd:yamori-memfd-test");
     CHECK_STR(agentproc_text(ev, "MemfdName", t, sizeof(t)), "yamori-memfd-test");
     CHECK(json_object_get(ev, "PackageName") == NULL);
     CHECK(agentproc_stop(a) == 0);
@@ -857,6 +900,7 @@ int main(int argc, char **argv)
         {"fallback_snapshot_lineage", fallback_snapshot_lineage},
         {"file_ops_temp", file_ops_temp},
         {"file_persistence_namespace", file_persistence_namespace},
+        {"file_writes_as_shells_do", file_writes_as_shells_do},
         {"file_filter", file_filter},
         {"net_tcp", net_tcp},
         {"net_udp", net_udp},
