@@ -20,13 +20,18 @@ struct inode___66 {
     struct timespec64 __i_ctime;
 } __attribute__((preserve_access_index));
 
+/* Nanoseconds are below 2^30; newer kernels keep flags in the bits above
+ * (multigrain timestamps mark a queried ctime there), which stat(2) never
+ * shows: masked off, so identities compare with what user space sees. */
+#define YS_NSEC_MASK ((1u << 30) - 1)
+
 static __always_inline void read_inode_times(struct inode *inode, struct ys_exec *e)
 {
     if (bpf_core_field_exists(inode->i_mtime_sec)) {
         e->mtime_sec = BPF_CORE_READ(inode, i_mtime_sec);
-        e->mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec);
+        e->mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec) & YS_NSEC_MASK;
         e->ctime_sec = BPF_CORE_READ(inode, i_ctime_sec);
-        e->ctime_nsec = BPF_CORE_READ(inode, i_ctime_nsec);
+        e->ctime_nsec = BPF_CORE_READ(inode, i_ctime_nsec) & YS_NSEC_MASK;
     } else if (bpf_core_field_exists(((struct inode___66 *)inode)->__i_mtime)) {
         struct inode___66 *i = (void *)inode;
         e->mtime_sec = BPF_CORE_READ(i, __i_mtime.tv_sec);

@@ -28,6 +28,15 @@ static int image_hash(void *ctx, const struct ys_exec *rec, const char *path, ch
 
     hashcache_key_from_exec(rec, &key);
     e = hashcache_get(en->hashes, &key, (pid_t)rec->h.task.tgid, path, out, &why);
+    if (why == HASHCACHE_VANISHED && rec->h.task.ppid > 1) {
+        /* gone already; its path means something else from our mount
+         * namespace when it ran in a container: the parent, usually alive
+         * and in the same namespace, sees the right file (the identity
+         * check still guards against another file) */
+        char alt[YS_PATH_MAX + 32];
+        snprintf(alt, sizeof(alt), "/proc/%u/root%s", rec->h.task.ppid, path);
+        e = hashcache_get(en->hashes, &key, 0, alt, out, &why);
+    }
     if (e)
         *skip = hashcache_skip_name(why);
     return e;

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "agentproc.h"
 #include "check.h"
 
@@ -218,6 +220,57 @@ static void threads_one_exit(const char *sensor)
 
 static void ebpf_threads_one_exit(void) { threads_one_exit("ebpf"); }
 static void fallback_threads_one_exit(void) { threads_one_exit("fallback"); }
+
+/* The SHA-256 of a file, as hex, computed here independently of the agent. */
+static bool sha256_file(const char *path, char out[65])
+{
+    unsigned char buf[65536], md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    bool ok = f && ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+
+    while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        ok = EVP_DigestUpdate(ctx, buf, n);
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
+    for (unsigned i = 0; ok && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    if (f)
+        fclose(f);
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* A process that has exited before the agent reads its record still gets
+ * the SHA-256 of its image and its package. */
+static void short_lived_image_hash(const char *sensor)
+{
+    struct agentproc *a;
+    char pidbuf[32], expect[65], t[128];
+    pid_t p;
+    json_t *ev;
+
+    NEED_ROOT();
+    CHECK(sha256_file("/usr/bin/true", expect));
+    a = start_agent(sensor, false);
+    CHECK_MSG(a, "%s", err);
+    p = fork();
+    if (p == 0) {
+        execl("/usr/bin/true", "true", (char *)NULL);
+        _exit(127);
+    }
+    waitpid(p, NULL, 0);
+    ev = agentproc_wait(a, WAIT_MS, "ActionType", "ProcessCreated", "ProcessId", itoa_buf(p, pidbuf, 32), NULL);
+    CHECK_MSG(ev, "no ProcessCreated for %d", p);
+    CHECK_MSG(json_object_get(ev, "SHA256"), "no SHA256 (SHA256Skipped: %s)",
+              agentproc_text(ev, "SHA256Skipped", t, sizeof(t)));
+    CHECK_STR(agentproc_text(ev, "SHA256", t, sizeof(t)), expect);
+    CHECK_STR(agentproc_text(ev, "PackageName", t, sizeof(t)), "coreutils");
+    CHECK(agentproc_stop(a) == 0);
+}
+
+static void ebpf_short_lived_image_hash(void) { short_lived_image_hash("ebpf"); }
 
 /* A process that runs before the agent starts comes with its lineage. */
 static void snapshot_lineage(const char *sensor)
@@ -894,6 +947,7 @@ int main(int argc, char **argv)
         {"ebpf_exit_codes", ebpf_exit_codes},
         {"ebpf_threads_one_exit", ebpf_threads_one_exit},
         {"ebpf_snapshot_lineage", ebpf_snapshot_lineage},
+        {"ebpf_short_lived_image_hash", ebpf_short_lived_image_hash},
         {"fallback_exec_fields", fallback_exec_fields},
         {"fallback_exit_codes", fallback_exit_codes},
         {"fallback_threads_one_exit", fallback_threads_one_exit},
