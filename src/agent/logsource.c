@@ -137,6 +137,7 @@ static uint64_t now_ms(void)
 
 void logsource_options_init(struct logsource_options *o)
 {
+    memset(o, 0, sizeof(*o));
     o->line_max = LOGON_LINE_MAX;
     o->rotate_wait_ms = DEFAULT_ROTATE_WAIT_MS;
     o->save_interval_ms = DEFAULT_SAVE_INTERVAL_MS;
@@ -297,7 +298,18 @@ static int deliver_line(struct logsource *src, const char *line, size_t len,
     if (len > src->opt.line_max) {
         src->stats.oversized++;
     } else {
-        rc = logon_parse_line(line, len, &rec, src->storage, src->storage_len);
+        if (src->opt.bare_identifier) {
+            /* a program's own log: the message alone, no time, no pid */
+            struct logon_journal_entry je = {
+                .identifier = src->opt.bare_identifier,
+                .identifier_len = strlen(src->opt.bare_identifier),
+                .message = line,
+                .message_len = len,
+            };
+            rc = logon_parse_journal(&je, &rec, src->storage, src->storage_len);
+        } else {
+            rc = logon_parse_line(line, len, &rec, src->storage, src->storage_len);
+        }
         if (rc == 1) {
             int taken = fn ? fn(&rec, ctx) : 0;
             if (taken < 0)

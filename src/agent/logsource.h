@@ -56,6 +56,11 @@ struct logsource_options {
      * moved. logsource_save() and logsource_free() always save, so only a
      * crash can repeat up to this much. Default 1000. */
     unsigned int save_interval_ms;
+    /* File sources only: lines without a syslog header, as written by a
+     * program logging to its own file (OpenSSH's `sshd -E FILE`), are read
+     * as messages of this program ("sshd"). NULL (the default): syslog
+     * lines. Borrowed: it must outlive the source. */
+    const char *bare_identifier;
 };
 
 struct logsource_stats {

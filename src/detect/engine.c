@@ -1111,7 +1111,11 @@ static int build_yamori_classes(struct detect_engine *eng, detect_diag_fn fn, vo
                     if (strcmp(d->sigma, name) == 0)
                         to_schema = true;
             }
-            if (!mapped)
+            if (!mapped && fieldmap_reserved_field(name))
+                rule_report(fn, ctx, r, DETECT_WARNING, DETECT_DIAG_FIELD, 0, 0, "field",
+                            "field '%s' is reserved in Yamori's schema and events do not "
+                            "carry it yet", name);
+            else if (!mapped)
                 rule_report(fn, ctx, r, DETECT_WARNING, DETECT_DIAG_FIELD, 0, 0, "field",
                             "field '%s' is neither in Yamori's event schema nor mapped for "
                             "this log source: the rule can only match events that carry it",

@@ -229,11 +229,24 @@ const char *const fieldmap_text_fields[] = {
     NULL,
 };
 
+/* Columns the schema reserves but no sensor fills yet: a rule reading one
+ * loads, and lint says it cannot match. RemoteUrl waits for the agent to
+ * pair connections with the DNS answers that named them. */
+static const char *const reserved_fields[] = {"RemoteUrl", NULL};
+
+bool fieldmap_reserved_field(const char *name)
+{
+    for (const char *const *r = reserved_fields; *r; r++)
+        if (strcmp(*r, name) == 0)
+            return true;
+    return false;
+}
+
 /* The columns of Yamori's events come from the one schema table
  * (src/common/schema.h), so a field added there is known here too. */
 bool fieldmap_schema_field(const char *name)
 {
-    return schema_field_by_name(name, strlen(name)) != NULL;
+    return schema_field_by_name(name, strlen(name)) != NULL && !fieldmap_reserved_field(name);
 }
 
 bool fieldmap_class_field(const struct fieldmap_class *c, const char *name)

@@ -63,8 +63,12 @@ bool fieldmap_selects(const struct fieldmap_class *c, const char *product,
  * names) are searched. NULL-terminated. */
 extern const char *const fieldmap_text_fields[];
 
-/* True when `name` is a field of Yamori's event schema. */
+/* True when `name` is a field of Yamori's event schema that events carry
+ * (reserved columns excluded). */
 bool fieldmap_schema_field(const char *name);
+
+/* True when `name` is a schema column no sensor fills yet. */
+bool fieldmap_reserved_field(const char *name);
 
 /* True when `name` is an alias or derived field of class c. */
 bool fieldmap_class_field(const struct fieldmap_class *c, const char *name);

@@ -929,6 +929,40 @@ static void test_journal(void)
     free(c);
 }
 
+/* OpenSSH's own log (sshd -E FILE) has no syslog header: with
+ * bare_identifier the lines are read as sshd's messages. */
+static void test_bare_identifier(void)
+{
+    struct paths p;
+    struct collected *c = calloc(1, sizeof(*c));
+    struct logsource *src = NULL;
+    struct logsource_options o;
+    char err[256] = "";
+
+    CHECK(c);
+    CHECK(paths_make(&p));
+    CHECK(append(p.log, ""));
+    logsource_options_init(&o);
+    o.bare_identifier = "sshd";
+    CHECK_INT(logsource_open_file(p.log, p.state, &o, &src, err, sizeof(err)), ==, 0);
+    READ_NOTHING(src, c);
+    CHECK(append(p.log, "Server listening on 0.0.0.0 port 22.\n"
+                        "Failed password for invalid user admin from 203.0.113.10 port 1 ssh2\n"
+                        "Accepted password for root from 203.0.113.10 port 2 ssh2\n"));
+    READ_EXPECT(src, c, 1, 2);
+    logsource_free(src);
+    src = NULL;
+    /* the same lines without the option are not syslog lines: nothing */
+    CHECK(replace(p.log, ""));
+    unlink(p.state);
+    CHECK_INT(logsource_open_file(p.log, p.state, NULL, &src, err, sizeof(err)), ==, 0);
+    CHECK(append(p.log, "Accepted password for root from 203.0.113.10 port 3 ssh2\n"));
+    READ_NOTHING(src, c);
+    logsource_free(src);
+    paths_remove(&p);
+    free(c);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
@@ -949,6 +983,7 @@ int main(int argc, char **argv)
         { "open_errors", test_open_errors },
         { "choose", test_choose },
         { "journal", test_journal },
+        { "bare_identifier", test_bare_identifier },
         { NULL, NULL },
     };
     return check_main("logsource", cases, argc, argv);
