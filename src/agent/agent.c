@@ -8,6 +8,12 @@
  * The loop waits on the sensor for at most flush_ms, hands every record to
  * the pipeline, flushes the output, and once a second does the upkeep:
  * clock offset, process expiry, loss reports, the status file.
+ *
+ * An enrolled agent writes to the spool instead of standard output and
+ * starts the channel's threads (uploader, heartbeat, commands) once the
+ * sensor runs; the loop itself stays the only thread that touches the
+ * sensor and the pipeline. Once a second it publishes its health to the
+ * channel and turns the spool's losses into SensorEventsLost events.
  */
 #include "agent/agent.h"
 
@@ -21,15 +27,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/agentconf.h"
+#include "agent/channel.h"
+#include "agent/commands.h"
 #include "agent/enrich.h"
 #include "agent/event_encode.h"
+#include "agent/heartbeat.h"
 #include "agent/logon.h"
 #include "agent/logsource.h"
 #include "agent/output.h"
 #include "agent/pipeline.h"
 #include "agent/sensor.h"
 #include "agent/snapshot.h"
+#include "agent/spool.h"
 #include "agent/status.h"
+#include "agent/uploader.h"
 #include "common/log.h"
 
 void agent_options_default(struct agent_options *opt)
@@ -51,6 +63,7 @@ void agent_options_default(struct agent_options *opt)
     opt->status_path = "/run/yamori/agent-status.json";
     opt->proc_root = "/proc";
     opt->output_fd = 1;
+    opt->config_dir = AGENTCONF_DIR;
 }
 
 static uint64_t now_ns(clockid_t id)
@@ -64,7 +77,17 @@ struct agent {
     const struct agent_options *opt;
     struct sensor *sensor;
     struct pipeline *pipeline;
-    struct output_jsonl *out;
+    struct output out;
+    struct output_jsonl *jsonl;
+    /* enrolled: the spool and the channel's threads */
+    struct output_spool *spooled;
+    struct spool *spool;
+    struct channel *chan;
+    struct uploader *uploader;
+    struct heartbeat *heartbeat;
+    struct commands *commands;
+    struct agent_conf conf;
+    bool curl_ready;
     struct enrich *enrich;
     struct logsource *logons;
     struct sensor_stats reported;   /* drops already reported as events */
@@ -152,10 +175,16 @@ static void open_logons(struct agent *a)
         return;
     }
     snprintf(state, sizeof(state), "%s/logon.state", opt->state_dir);
-    if (opt->auth_log)
+    if (opt->sshd_log) {
+        struct logsource_options lo;
+        logsource_options_init(&lo);
+        lo.bare_identifier = "sshd";
+        e = logsource_open_file(opt->sshd_log, state, &lo, &a->logons, why, sizeof(why));
+    } else if (opt->auth_log) {
         e = logsource_open_file(opt->auth_log, state, NULL, &a->logons, why, sizeof(why));
-    else
+    } else {
         e = logsource_auto(state, NULL, &a->logons, why, sizeof(why));
+    }
     if (e) {
         size_t n = strlen(a->limitations);
         snprintf(a->limitations + n, sizeof(a->limitations) - n, "%slogons: %s", n ? "\n" : "", why);
@@ -183,20 +212,132 @@ static void report_loss(struct agent *a)
     pipeline_report_loss(a->pipeline, delta,
                          strcmp(sensor_name(a->sensor), "ebpf") == 0 ? "ring-buffer-full" : "queue-overflow");
     memcpy(a->reported.dropped, now.dropped, sizeof(now.dropped));
+    if (a->spool)
+        for (int t = 0; t < YS_TYPE_MAX; t++)
+            spool_count_loss(a->spool, SPOOL_LOSS_SENSOR, (unsigned)t, delta[t]); /* for the batch header */
+}
+
+/* Turns what the spool lost (quota, corruption, refused, write errors)
+ * into SensorEventsLost events, one per reason. */
+static void report_spool_loss(struct agent *a)
+{
+    struct spool_loss *l;
+
+    if (!a->spool || !(l = calloc(1, sizeof(*l))))
+        return;
+    spool_peek_loss(a->spool, SPOOL_CONSUMER_EVENTS, l);
+    memset(l->n[SPOOL_LOSS_SENSOR], 0, sizeof(l->n[SPOOL_LOSS_SENSOR])); /* reported by report_loss */
+    for (int r = SPOOL_LOSS_SENSOR + 1; r < SPOOL_LOSS_MAX; r++)
+        pipeline_report_loss(a->pipeline, l->n[r], spool_loss_reason_name((enum spool_loss_reason)r));
+    spool_commit_loss(a->spool, SPOOL_CONSUMER_EVENTS, l);
+    free(l);
+}
+
+/* What the heartbeat reports about the sensor. */
+static void publish_health(struct agent *a)
+{
+    struct channel_health h;
+    struct sensor_stats st;
+
+    if (!a->chan)
+        return;
+    memset(&h, 0, sizeof(h));
+    snprintf(h.backend, sizeof(h.backend), "%s", sensor_name(a->sensor));
+    snprintf(h.limitations, sizeof(h.limitations), "%s", a->limitations);
+    h.events = a->out.count(a->out.ctx);
+    sensor_get_stats(a->sensor, &st);
+    for (int t = 0; t < YS_TYPE_MAX; t++)
+        h.sensor_lost += st.dropped[t];
+    channel_publish_health(a->chan, &h);
+}
+
+/* Enrolled: reads agent.conf, opens the spool, creates the channel. */
+static int open_server_output(struct agent *a, char *err, size_t errlen)
+{
+    const struct agent_options *opt = a->opt;
+    struct spool_options so = {0};
+    char path[1100], dir[1100];
+    int e;
+
+    snprintf(path, sizeof(path), "%s/agent.conf", opt->config_dir ? opt->config_dir : AGENTCONF_DIR);
+    e = agentconf_load(&a->conf, path, err, errlen);
+    if (e)
+        return e;
+    if (mkdir(opt->state_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create the state directory %s: %s", opt->state_dir, strerror(errno));
+        return -errno;
+    }
+    snprintf(dir, sizeof(dir), "%s/spool", opt->state_dir);
+    so.dir = dir;
+    so.max_bytes = opt->spool_max_bytes ? opt->spool_max_bytes : a->conf.spool_max_bytes;
+    so.max_age_seconds = opt->spool_max_age_seconds ? opt->spool_max_age_seconds : a->conf.spool_max_age_seconds;
+    e = spool_open(&a->spool, &so, err, errlen);
+    if (e)
+        return e;
+    e = channel_global_init(err, errlen);
+    if (e)
+        return e;
+    a->curl_ready = true;
+    e = channel_new(&a->chan, &a->conf, err, errlen);
+    if (e)
+        return e;
+    a->spooled = output_spool_new(a->spool);
+    if (!a->spooled) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    a->out = output_spool_as(a->spooled);
+    return 0;
+}
+
+/* Starts the uploader, heartbeat and command threads. */
+static int start_channel(struct agent *a, char *err, size_t errlen)
+{
+    int e;
+
+    publish_health(a);
+    e = uploader_start(&a->uploader, a->chan, a->spool, NULL, err, errlen);
+    if (!e)
+        e = heartbeat_start(&a->heartbeat, a->chan, a->spool, err, errlen);
+    if (!e)
+        e = commands_start(&a->commands, a->chan, a->opt->state_dir, err, errlen);
+    return e;
+}
+
+static void stop_channel(struct agent *a)
+{
+    if (a->chan)
+        channel_stop(a->chan);
+    uploader_stop(a->uploader);
+    heartbeat_stop(a->heartbeat);
+    commands_stop(a->commands);
+    a->uploader = NULL;
+    a->heartbeat = NULL;
+    a->commands = NULL;
 }
 
 static void write_status(struct agent *a)
 {
     struct agent_status st;
+    struct channel_status cs;
+    struct spool_stats ss;
 
     memset(&st, 0, sizeof(st));
+    if (a->chan) {
+        channel_get_status(a->chan, &cs);
+        spool_get_stats(a->spool, &ss);
+        st.channel = &cs;
+        st.spool = &ss;
+        st.server_url = a->conf.server_url;
+        st.device_id = a->conf.device_id;
+    }
     st.backend = sensor_name(a->sensor);
     st.limitations = a->limitations;
     st.started_ns = a->started_ns;
     sensor_get_stats(a->sensor, &st.sensor);
     pipeline_get_stats(a->pipeline, &st.pipeline);
     proctable_get_stats(pipeline_proctable(a->pipeline), &st.procs);
-    st.events_out = output_jsonl_count(a->out);
+    st.events_out = a->out.count(a->out.ctx);
     if (a->enrich)
         enrich_get_stats(a->enrich, &st.enrich);
     if (agent_status_write(a->opt->status_path, &st) != 0)
@@ -212,11 +353,18 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
     int e;
 
     a.started_ns = now_ns(CLOCK_REALTIME);
-    a.out = output_jsonl_new(opt->output_fd, 256 * 1024);
-    if (!a.out) {
-        e = -ENOMEM;
-        snprintf(err, sizeof(err), "out of memory");
-        goto fail;
+    if (opt->to_server) {
+        e = open_server_output(&a, err, sizeof(err));
+        if (e)
+            goto fail;
+    } else {
+        a.jsonl = output_jsonl_new(opt->output_fd, 256 * 1024);
+        if (!a.jsonl) {
+            e = -ENOMEM;
+            snprintf(err, sizeof(err), "out of memory");
+            goto fail;
+        }
+        a.out = output_jsonl_as(a.jsonl);
     }
     e = enrich_new(&a.enrich, opt, err, sizeof(err));
     if (e)
@@ -224,10 +372,13 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
     po.proc_root = opt->proc_root;
     po.passwd_path = "/etc/passwd";
     enrich_fill(a.enrich, &po.enrich);
-    e = pipeline_new(&a.pipeline, &po, output_jsonl_event, a.out, err, sizeof(err));
+    e = pipeline_new(&a.pipeline, &po, a.out.event, a.out.ctx, err, sizeof(err));
     if (e)
         goto fail;
-    output_jsonl_attach(a.out, a.pipeline);
+    if (a.jsonl)
+        output_jsonl_attach(a.jsonl, a.pipeline);
+    else
+        output_spool_attach(a.spooled, a.pipeline);
 
     e = open_sensor(&a, err, sizeof(err));
     if (e)
@@ -243,8 +394,16 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
     e = snapshot_processes(opt->proc_root, pipeline_on_record, a.pipeline);
     if (e < 0)
         log_warn("cannot walk %s: %s", opt->proc_root, strerror(-e));
-    output_jsonl_flush(a.out);
-    log_info("sensor %s running; events to fd %d", sensor_name(a.sensor), opt->output_fd);
+    a.out.flush(a.out.ctx);
+    if (a.chan) {
+        e = start_channel(&a, err, sizeof(err));
+        if (e)
+            goto fail;
+        log_info("sensor %s running; events to the spool in %s/spool, sent to %s as device %s", sensor_name(a.sensor),
+                 opt->state_dir, a.conf.server_url, a.conf.device_id);
+    } else {
+        log_info("sensor %s running; events to fd %d", sensor_name(a.sensor), opt->output_fd);
+    }
     if (a.limitations[0])
         log_info("sensor limitations: %s", a.limitations);
 
@@ -262,7 +421,7 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
         }
         if (a.logons && logsource_read(a.logons, on_logon, &a) < 0)
             log_warn("logon source: %s", logsource_error(a.logons));
-        if (output_jsonl_flush(a.out) == -EPIPE)
+        if (a.out.flush(a.out.ctx) == -EPIPE)
             break;
         now = now_ns(CLOCK_MONOTONIC);
         if (now - last_tick >= 1000000000ull) {
@@ -271,8 +430,10 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
             if (a.enrich)
                 enrich_tick(a.enrich);
             report_loss(&a);
+            report_spool_loss(&a);
+            publish_health(&a);
             write_status(&a);
-            output_jsonl_flush(a.out);
+            a.out.flush(a.out.ctx);
         }
         if (deadline && now >= deadline)
             break;
@@ -280,17 +441,24 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
     /* drain what the kernel still holds, then say what was lost */
     sensor_poll(a.sensor, 0);
     report_loss(&a);
-    output_jsonl_flush(a.out);
+    report_spool_loss(&a);
+    a.out.flush(a.out.ctx);
     write_status(&a);
     e = 0;
     goto out;
 fail:
     log_error("%s", err);
 out:
+    stop_channel(&a);
     logsource_free(a.logons);
     sensor_free(a.sensor);
     pipeline_free(a.pipeline);
     enrich_free(a.enrich);
-    output_jsonl_free(a.out);
+    output_jsonl_free(a.jsonl);
+    output_spool_free(a.spooled);
+    spool_close(a.spool); /* writes and syncs what is left */
+    channel_free(a.chan);
+    if (a.curl_ready)
+        channel_global_cleanup();
     return e;
 }

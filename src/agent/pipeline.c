@@ -49,7 +49,7 @@ struct pipeline {
     char cmdline[CMDLINE_MAX];   /* scratch for joining argv */
     char path[YS_PATH_MAX + 1];  /* scratch for paths */
     char path2[YS_PATH_MAX + 1];
-    uint8_t lazy_rec[YS_RECORD_MAX];
+    uint8_t lazy_rec[YS_RECORD_MAX] __attribute__((aligned(8))); /* holds a struct ys_exec */
 };
 
 /* ------------------------------------------------------------------ helpers */

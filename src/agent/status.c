@@ -29,6 +29,65 @@ static void counters(struct jsonw *w, const char *key, const uint64_t v[YS_TYPE_
     jsonw_object_end(w);
 }
 
+/* The server link and the spool of an enrolled agent. */
+static void channel_members(struct jsonw *w, const struct agent_status *st)
+{
+    const struct channel_status *c = st->channel;
+    const struct spool_stats *sp = st->spool;
+
+    jsonw_kv_str(w, "Output", c ? "server" : "stdout");
+    if (!c || !sp)
+        return;
+    jsonw_key(w, "Server");
+    jsonw_object_begin(w);
+    jsonw_kv_str(w, "Url", st->server_url ? st->server_url : "");
+    jsonw_kv_str(w, "DeviceId", st->device_id ? st->device_id : "");
+    jsonw_kv_str(w, "LinkState", link_state_name(c->link));
+    jsonw_key(w, "Links");
+    jsonw_object_begin(w);
+    jsonw_kv_str(w, "events", link_state_name(c->path[CHAN_EVENTS]));
+    jsonw_kv_str(w, "heartbeat", link_state_name(c->path[CHAN_HEARTBEAT]));
+    jsonw_kv_str(w, "commands", link_state_name(c->path[CHAN_POLL]));
+    jsonw_kv_str(w, "results", link_state_name(c->path[CHAN_RESULT]));
+    jsonw_object_end(w);
+    if (c->link_error[0]) {
+        jsonw_kv_str(w, "LastError", c->link_error);
+        jsonw_kv_time(w, "LastErrorTime", c->link_error_ns);
+    }
+    if (c->last_upload_ns)
+        jsonw_kv_time(w, "LastUpload", c->last_upload_ns);
+    if (c->last_heartbeat_ns)
+        jsonw_kv_time(w, "LastHeartbeat", c->last_heartbeat_ns);
+    if (c->next_retry_ns)
+        jsonw_kv_time(w, "NextRetry", c->next_retry_ns);
+    jsonw_kv_uint(w, "BatchesSent", c->batches_sent);
+    jsonw_kv_uint(w, "EventsSent", c->events_sent);
+    jsonw_kv_uint(w, "BytesSent", c->bytes_sent);
+    jsonw_kv_uint(w, "UploadFailures", c->upload_failures);
+    jsonw_kv_uint(w, "EventsRejected", c->events_rejected);
+    jsonw_kv_uint(w, "CommandsRun", c->commands_run);
+    jsonw_object_end(w);
+    jsonw_key(w, "Spool");
+    jsonw_object_begin(w);
+    jsonw_kv_uint(w, "PendingEvents", sp->pending_events);
+    jsonw_kv_uint(w, "PendingBytes", sp->pending_bytes);
+    jsonw_kv_uint(w, "DiskBytes", sp->disk_bytes);
+    jsonw_kv_uint(w, "Segments", sp->segments);
+    jsonw_kv_uint(w, "AckedSeq", sp->acked_seq);
+    jsonw_kv_uint(w, "NextSeq", sp->next_seq);
+    if (sp->oldest_pending_ns)
+        jsonw_kv_time(w, "OldestPending", sp->oldest_pending_ns);
+    if (sp->write_error)
+        jsonw_kv_str(w, "WriteError", strerror(-sp->write_error));
+    jsonw_key(w, "Lost");
+    jsonw_object_begin(w);
+    for (int r = SPOOL_LOSS_SENSOR + 1; r < SPOOL_LOSS_MAX; r++)
+        if (sp->lost[r])
+            jsonw_kv_uint(w, spool_loss_reason_name((enum spool_loss_reason)r), sp->lost[r]);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
 static uint64_t rss_bytes(void)
 {
     char buf[256];
@@ -122,6 +181,7 @@ int agent_status_write(const char *path, const struct agent_status *st)
     jsonw_kv_uint(&w, "MaxResidentBytes", (uint64_t)ru.ru_maxrss * 1024);
     jsonw_kv_uint(&w, "CpuUserMicroseconds", (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec);
     jsonw_kv_uint(&w, "CpuSystemMicroseconds", (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec);
+    channel_members(&w, st);
     jsonw_object_end(&w);
     jsonw_end_line(&w);
     if (jsonw_failed(&w)) {
@@ -164,6 +224,44 @@ static void print_counters(json_t *root, const char *key, const char *label)
     printf("\n");
 }
 
+static const char *text_of(json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v ? v : "-";
+}
+
+static void print_server(json_t *root)
+{
+    json_t *srv = json_object_get(root, "Server"), *sp = json_object_get(root, "Spool");
+
+    printf("%-22s %s\n", "output", text_of(root, "Output"));
+    if (!json_is_object(srv) || !json_is_object(sp))
+        return;
+    printf("%-22s %s (device %s)\n", "server", text_of(srv, "Url"), text_of(srv, "DeviceId"));
+    {
+        json_t *l = json_object_get(srv, "Links");
+        printf("%-22s %s (events %s, heartbeat %s, commands %s)\n", "link", text_of(srv, "LinkState"),
+               text_of(l, "events"), text_of(l, "heartbeat"), text_of(l, "commands"));
+    }
+    if (json_object_get(srv, "LastError"))
+        printf("%-22s %s (%s)\n", "last error", text_of(srv, "LastError"), text_of(srv, "LastErrorTime"));
+    printf("%-22s %s\n", "last upload", text_of(srv, "LastUpload"));
+    printf("%-22s %s\n", "last heartbeat", text_of(srv, "LastHeartbeat"));
+    if (json_object_get(srv, "NextRetry"))
+        printf("%-22s %s\n", "next retry", text_of(srv, "NextRetry"));
+    printf("%-22s %lld events in %lld batches, %lld failed attempts, %lld refused\n", "sent",
+           (long long)json_integer_value(json_object_get(srv, "EventsSent")),
+           (long long)json_integer_value(json_object_get(srv, "BatchesSent")),
+           (long long)json_integer_value(json_object_get(srv, "UploadFailures")),
+           (long long)json_integer_value(json_object_get(srv, "EventsRejected")));
+    printf("%-22s %lld events, %.1f MiB waiting; acknowledged up to %lld\n", "spool",
+           (long long)json_integer_value(json_object_get(sp, "PendingEvents")),
+           (double)json_integer_value(json_object_get(sp, "PendingBytes")) / (1024.0 * 1024.0),
+           (long long)json_integer_value(json_object_get(sp, "AckedSeq")));
+    print_counters(sp, "Lost", "spool losses");
+    printf("%-22s %lld\n", "commands run", (long long)json_integer_value(json_object_get(srv, "CommandsRun")));
+}
+
 int agent_status_print(const char *path, int json)
 {
     json_error_t jerr;
@@ -202,6 +300,7 @@ int agent_status_print(const char *path, int json)
            (long long)json_integer_value(json_object_get(root, "ProcessesLive")));
     printf("%-22s %.1f MiB\n", "memory",
            (double)json_integer_value(json_object_get(root, "ResidentBytes")) / (1024.0 * 1024.0));
+    print_server(root);
     json_decref(root);
     return 0;
 }

@@ -1,0 +1,146 @@
+/*
+ * channel.h — the agent's side of the agent channel (docs/wire.md): HTTPS
+ * requests to the server with the onboarding package's CA pinned and the
+ * device's credentials, and the state the channel's threads (uploader,
+ * heartbeat, commands) share with the agent's loop: the link state, the
+ * last upload and its error, the health the loop publishes.
+ *
+ * Requests go through libcurl, one handle per thread (curl handles are not
+ * shared), HTTPS only, no redirects, the host name verified against the
+ * certificate, the environment's proxy variables ignored (agent.conf's
+ * `proxy` is used instead). Each request can be aborted at once by
+ * channel_stop(), so the threads stop within a second.
+ */
+#ifndef YAMORI_AGENT_CHANNEL_H
+#define YAMORI_AGENT_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/agentconf.h"
+
+#define CHANNEL_REPLY_MAX (1u << 20) /* larger answers are refused */
+
+/* What the agent knows of its link to the server. */
+enum link_state {
+    LINK_CONNECTING,   /* nothing answered yet */
+    LINK_UP,           /* the last request was answered with success */
+    LINK_DOWN,         /* the server could not be reached or failed (5xx): retrying */
+    LINK_UNAUTHORIZED, /* the server refused the device's credentials (401/403) */
+    LINK_REJECTED,     /* the server refused a request (another 4xx) */
+};
+
+const char *link_state_name(enum link_state s);
+
+/* The kinds of requests; each has its own state, and the link state is
+ * the worst of them (unauthorized, rejected, down, up; a path that has not
+ * answered yet does not count). */
+enum channel_path { CHAN_EVENTS, CHAN_HEARTBEAT, CHAN_POLL, CHAN_RESULT, CHAN_PATHS };
+
+/* One HTTPS request. */
+struct https_request {
+    const char *url;            /* full URL */
+    const char *method;         /* "GET" or "POST" */
+    const char *content_type;   /* of the body (POST) */
+    const void *body;
+    size_t body_len;
+    const char *authorization;  /* the Authorization header's value, or NULL */
+    const char *ca_pem;         /* the CA to trust (and nothing else) */
+    size_t ca_len;
+    const char *proxy;          /* "" or NULL: no proxy */
+    long timeout_s;             /* the whole request */
+    /* Called about once a second during the request (and more often while
+     * data flows); returning non-zero aborts it (-ECANCELED). */
+    int (*progress)(void *ctx);
+    void *progress_ctx;
+};
+
+struct https_reply {
+    long status;                /* the HTTP status, 0 when none arrived */
+    char *body;                 /* NUL-terminated, malloc'd (NULL when empty) */
+    size_t len;
+    long retry_after_s;         /* the Retry-After header (0: none) */
+    char error[512];            /* why there is no answer, or the server's message for >= 400 */
+};
+
+/* Once per process, before any thread: initialises libcurl. */
+int channel_global_init(char *err, size_t errlen);
+void channel_global_cleanup(void);
+
+/* Performs rq with *handle (a CURL *, created on first use; release it with
+ * https_handle_free). Returns 0 when the server answered (any status: see
+ * rp->status; for >= 400 rp->error holds the server's message), or -errno
+ * when it did not: -ECONNREFUSED, -ETIMEDOUT, -EPROTO (TLS failure, the
+ * certificate not trusted, the host name not matching), -ECANCELED
+ * (aborted), -EMSGSIZE (answer above CHANNEL_REPLY_MAX), ... with the
+ * reason in rp->error. The caller frees rp with https_reply_free. */
+int https_call(void **handle, const struct https_request *rq, struct https_reply *rp);
+void https_reply_free(struct https_reply *rp);
+void https_handle_free(void *handle);
+
+/* What the agent's loop publishes for the heartbeat (every second). */
+struct channel_health {
+    char backend[32];
+    char limitations[2048];   /* newline-separated */
+    uint64_t events;          /* events produced since start */
+    uint64_t sensor_lost;     /* events the sensor dropped since start */
+};
+
+/* The channel's counters, for the status file. */
+struct channel_status {
+    enum link_state link;       /* the worst of path[] */
+    enum link_state path[CHAN_PATHS];
+    char link_error[512];       /* the last failure ("" when none yet) */
+    uint64_t link_error_ns;     /* UTC */
+    uint64_t last_upload_ns;    /* UTC of the last acknowledged batch */
+    uint64_t last_heartbeat_ns; /* UTC of the last heartbeat answered */
+    uint64_t next_retry_ns;     /* UTC of the next upload attempt while backing off (0: none) */
+    uint64_t batches_sent, events_sent, bytes_sent;
+    uint64_t upload_failures;   /* failed upload attempts */
+    uint64_t events_rejected;   /* records the server refused (400) */
+    uint64_t commands_run;
+};
+
+struct channel;
+
+/* Creates the channel for an enrolled agent: reads the CA and the device
+ * secret that conf names. Returns 0 or -errno with err. */
+int channel_new(struct channel **out, const struct agent_conf *conf, char *err, size_t errlen);
+void channel_free(struct channel *c);
+
+const struct agent_conf *channel_conf(const struct channel *c);
+
+/* Performs a request to path (under the server URL) with the device's
+ * credentials; see https_call. timeout_s 0: 60 s. */
+int channel_call(struct channel *c, void **handle, const char *method, const char *path, const char *content_type,
+                 const void *body, size_t len, long timeout_s, struct https_reply *rp);
+
+/* Records the outcome of a request of one path (e: https_call's return)
+ * for the link state; logs when the path's state changes. Returns the
+ * path's new state. */
+enum link_state channel_note(struct channel *c, enum channel_path path, int e, const struct https_reply *rp);
+
+/* Asks every thread to stop: requests in flight are aborted, channel_sleep
+ * returns at once. */
+void channel_stop(struct channel *c);
+bool channel_stopping(struct channel *c);
+
+/* Sleeps up to ms; returns false when the channel is stopping. */
+bool channel_sleep(struct channel *c, uint64_t ms);
+
+void channel_publish_health(struct channel *c, const struct channel_health *h);
+void channel_get_health(struct channel *c, struct channel_health *out);
+void channel_get_status(struct channel *c, struct channel_status *out);
+
+/* Updates the counters under the channel's lock. */
+void channel_update(struct channel *c, void (*fn)(struct channel_status *st, void *ctx), void *ctx);
+
+/* The server's message from an error body ({"error": {"message": "..."}}),
+ * copied into out (the raw text, cut, when the body is not that). */
+void channel_error_message(const char *body, size_t len, char *out, size_t outlen);
+
+/* UTC now in ns. */
+uint64_t channel_now_ns(void);
+
+#endif

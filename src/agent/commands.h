@@ -1,0 +1,71 @@
+/*
+ * commands.h — the agent's side of the command channel (docs/wire.md,
+ * "Commands"): a thread long-polls GET /api/v1/agent/commands?wait=30,
+ * runs each command at most once (by id: a journal in the state directory
+ * remembers which ids were started and which were answered, across
+ * restarts) and posts its result.
+ *
+ * Command types plug in through the table in commands.c (type -> handler);
+ * `ping` answers the agent's version and time. A type the table does not
+ * know gets a failed result saying this agent version does not support it.
+ * A command that was started but whose result was never posted (the agent
+ * stopped in between) is not run again: it gets a failed result saying so.
+ */
+#ifndef YAMORI_AGENT_COMMANDS_H
+#define YAMORI_AGENT_COMMANDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/jsonw.h"
+
+struct channel;
+struct json_t;
+
+/* One command as the server sent it (valid during the handler's call). */
+struct command {
+    int64_t id;
+    const char *type;
+    struct json_t *args; /* an object (empty when none was given) */
+};
+
+/* Runs cmd and writes its output (one JSON value) into out. Returns 0 when
+ * it succeeded, or -errno with a message for a person in err. */
+typedef int (*command_fn)(const struct command *cmd, struct jsonw *out, char *err, size_t errlen);
+
+struct command_handler {
+    const char *type;
+    command_fn run;
+};
+
+/* The handler of a command type, or NULL. */
+const struct command_handler *commands_handler(const char *type);
+
+/* Runs cmd through the table and writes the result body of docs/wire.md
+ * ({"status", "output", "error"}) into result. */
+void commands_execute(const struct command *cmd, struct jsonw *result);
+
+/* The journal of command ids: which were started, which were answered. */
+enum command_state { COMMAND_NEW, COMMAND_STARTED, COMMAND_DONE };
+struct command_journal;
+
+/* Opens (creating) the journal file at path and reads it; malformed lines
+ * are skipped. Returns 0 or -errno with err. */
+int command_journal_open(struct command_journal **out, const char *path, char *err, size_t errlen);
+void command_journal_free(struct command_journal *j);
+enum command_state command_journal_state(const struct command_journal *j, int64_t id);
+/* Records a state durably (appended and synced; the file is compacted to
+ * the newest ids when it grows). Returns 0 or -errno. */
+int command_journal_mark(struct command_journal *j, int64_t id, enum command_state st);
+
+struct commands;
+
+/* Starts the thread; the journal lives at <state_dir>/commands.journal.
+ * The channel must outlive it. Returns 0 or -errno with err. */
+int commands_start(struct commands **out, struct channel *c, const char *state_dir, char *err, size_t errlen);
+
+/* Stops the thread (after channel_stop) and frees it. Accepts NULL. */
+void commands_stop(struct commands *cm);
+
+#endif
