@@ -152,9 +152,11 @@ $(O)/helpers/%: $(call obj,tests/helpers/%.c)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---------------------------------------------------------------- entry points
+# Yamori on this machine: the server, a logged-in CLI for root and the local
+# agent (`yamori up`; Ctrl-C stops them).
 run: deps
-	@$(MAKE) --no-print-directory $(BUILD)/rel/yamori-agent
-	$(BUILD)/rel/yamori-agent --stdout
+	@$(MAKE) --no-print-directory SAN=0 $(BUILD)/rel/yamori-agent $(BUILD)/rel/yamori
+	$(BUILD)/rel/yamori up
 
 test-binaries: $(AGENT_BIN) $(YAMORI_BIN) $(TEST_BINS) $(HELPER_BINS)
 

@@ -1,0 +1,405 @@
+/*
+ * cmd_up.c — `yamori up`: Yamori on this one machine, in one command.
+ *
+ *   yamori up [--data-dir DIR] [--listen ADDR:PORT] [--public-url URL]
+ *             [--server-user USER] [--agent-config-dir DIR] [--agent-state-dir DIR]
+ *             [--no-agent]
+ *
+ * Runs, as root: the service user (`yamori`, or --server-user) is created
+ * if missing; the
+ * server starts on SQLite in the data directory (its CA, certificate and
+ * first admin are made at first start, the admin's password kept in
+ * <data-dir>/admin-password, 0600, so that `up` can print it again); the
+ * CLI logs in as that admin for root (`yamori devices` works at once); this
+ * machine is onboarded and enrolled unless its agent is already; the agent
+ * starts. Then the console URL and the credentials are printed, and `up`
+ * stays in the foreground until Ctrl-C or SIGTERM, when it stops the agent
+ * and the server. Every step is one of the ordinary commands (`yamori
+ * server`, `yamori login`, `yamori onboard`, `yamori-agent enroll`,
+ * `yamori-agent`), run as a child, so `up` adds no path of its own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* The directory this binary lives in (yamori-agent sits next to it). */
+static void self_dir(char *out, size_t outlen)
+{
+    char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    char *slash;
+
+    if (n <= 0) {
+        snprintf(out, outlen, ".");
+        return;
+    }
+    path[n] = '\0';
+    slash = strrchr(path, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(out, outlen, "%s", path);
+}
+
+/* Runs argv and waits; returns its exit status (or -1), its output going
+ * to our standard error when quiet is false, to log when given. */
+static int run_wait(const char *const argv[], const char *log)
+{
+    pid_t pid = fork();
+    int status;
+
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (log) {
+            int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+            }
+        }
+        execv(argv[0], (char *const *)argv);
+        fprintf(stderr, "yamori up: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    if (waitpid(pid, &status, 0) < 0)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Starts argv in the background, output appended to log. */
+static pid_t spawn(const char *const argv[], const char *log)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        setpgid(0, 0); /* Ctrl-C reaches `up`, which stops the children in order */
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int ensure_user(const char *name, const char *home)
+{
+    const char *argv[] = {"/usr/sbin/useradd", "--system", "--home-dir", home, "--no-create-home",
+                          "--shell", "/usr/sbin/nologin", name, NULL};
+
+    if (getpwnam(name))
+        return 0;
+    printf("creating the system user %s\n", name);
+    return run_wait(argv, NULL) == 0 ? 0 : -1;
+}
+
+/* A password of 20 characters from an alphabet without look-alikes. */
+static int make_password(char *out, size_t outlen)
+{
+    static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    unsigned char raw[20];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw) || outlen < sizeof(raw) + 1) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        out[i] = alphabet[raw[i] % (sizeof(alphabet) - 1)];
+    out[sizeof(raw)] = '\0';
+    return 0;
+}
+
+/* The admin password file: reused when present, else created for the
+ * server user to read at its first start. */
+static int admin_password(const char *path, const char *user, char *out, size_t outlen)
+{
+    FILE *f = fopen(path, "r");
+    struct passwd *pw;
+    int fd;
+
+    if (f) {
+        bool ok = fgets(out, (int)outlen, f) != NULL;
+        fclose(f);
+        out[strcspn(out, "\n")] = '\0';
+        return ok && *out ? 0 : -1;
+    }
+    if (make_password(out, outlen) != 0)
+        return -1;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    if (write(fd, out, strlen(out)) != (ssize_t)strlen(out) || write(fd, "\n", 1) != 1) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    pw = getpwnam(user);
+    if (pw && fchown(fd, pw->pw_uid, pw->pw_gid) != 0) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Waits until the server log says it is ready, or it exits. */
+static int wait_ready(pid_t server, const char *log, char *url, size_t urllen, char *fingerprint, size_t fplen)
+{
+    for (int i = 0; i < 600 && !stop_requested; i++) {
+        FILE *f = fopen(log, "r");
+        char line[512];
+        int status;
+        bool ready = false;
+
+        if (f) {
+            while (fgets(line, sizeof(line), f)) {
+                if (strncmp(line, "certificate authority ", 22) == 0)
+                    snprintf(fingerprint, fplen, "%.*s", (int)strcspn(line + 22, "\n"), line + 22);
+                if (strncmp(line, "yamori server ready on ", 23) == 0) {
+                    snprintf(url, urllen, "%.*s", (int)strcspn(line + 23, "\n"), line + 23);
+                    ready = true;
+                }
+            }
+            fclose(f);
+        }
+        if (ready)
+            return 0;
+        if (waitpid(server, &status, WNOHANG) == server)
+            return -1;
+        usleep(100000);
+    }
+    return -1;
+}
+
+static void stop_child(pid_t pid, const char *what)
+{
+    int status;
+
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 100; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return;
+        usleep(100000);
+    }
+    fprintf(stderr, "yamori up: %s did not stop within 10 s; killing it\n", what);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+}
+
+static int run(int argc, char **argv);
+
+static const struct cli_command up_command = {
+    .name = "up",
+    .summary = "run Yamori on this machine: server, console and a local agent",
+    .usage = "yamori up [--data-dir DIR] [--listen ADDR:PORT] [--public-url URL]\n"
+             "                 [--server-user USER] [--agent-config-dir DIR] [--agent-state-dir DIR]\n"
+             "                 [--no-agent]",
+    .run = run,
+};
+CLI_COMMAND(up_command);
+
+static int run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"public-url", required_argument, NULL, 'u'},
+        {"agent-config-dir", required_argument, NULL, 'c'},
+        {"agent-state-dir", required_argument, NULL, 's'},
+        {"no-agent", no_argument, NULL, 'n'},
+        {"server-user", required_argument, NULL, 'U'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data_dir = "/var/lib/yamori-server", *listen = "0.0.0.0:8443", *public_url = NULL;
+    const char *agent_conf = "/etc/yamori", *agent_state = "/var/lib/yamori", *server_user = "yamori";
+    bool with_agent = true;
+    char dir[PATH_MAX], yamori[PATH_MAX + 32], agent[PATH_MAX + 32], pwfile[PATH_MAX], log[PATH_MAX], alog[PATH_MAX];
+    char ca[PATH_MAX], pkg[PATH_MAX], agent_cfg_file[PATH_MAX], password[64], url[512] = "", fp[128] = "";
+    char set_data[PATH_MAX + 16], set_listen[256], set_pw[PATH_MAX + 32], set_url[600], set_user[96];
+    pid_t server = -1, agentpid = -1;
+    struct sigaction sa;
+    int c, rc = 1;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': data_dir = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'u': public_url = optarg; break;
+        case 'c': agent_conf = optarg; break;
+        case 's': agent_state = optarg; break;
+        case 'n': with_agent = false; break;
+        case 'U': server_user = optarg; break;
+        case 'h': printf("usage: %s\n", up_command.usage); return 0;
+        default: return cli_usage(&up_command);
+        }
+    }
+    if (optind != argc)
+        return cli_usage(&up_command);
+    if (geteuid() != 0) {
+        fprintf(stderr, "yamori up: run it as root (it starts the sensor and the server)\n");
+        return 1;
+    }
+    self_dir(dir, sizeof(dir));
+    snprintf(yamori, sizeof(yamori), "%s/yamori", dir);
+    snprintf(agent, sizeof(agent), "%s/yamori-agent", dir);
+    snprintf(pwfile, sizeof(pwfile), "%s/admin-password", data_dir);
+    snprintf(log, sizeof(log), "%s/server.log", data_dir);
+    snprintf(alog, sizeof(alog), "%s/agent.log", data_dir);
+    snprintf(ca, sizeof(ca), "%s/tls/ca.pem", data_dir);
+    snprintf(pkg, sizeof(pkg), "%s/onboarding-local.json", data_dir);
+    snprintf(agent_cfg_file, sizeof(agent_cfg_file), "%s/agent.conf", agent_conf);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (!*server_user || strlen(server_user) > 32 || strspn(server_user, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(server_user)) {
+        fprintf(stderr, "yamori up: --server-user needs a user name (lower-case letters, digits, _ and -)\n");
+        return 2;
+    }
+    if (ensure_user(server_user, data_dir) != 0) {
+        fprintf(stderr, "yamori up: cannot create the system user %s\n", server_user);
+        return 1;
+    }
+    if (mkdir(data_dir, 0750) != 0 && errno != EEXIST) {
+        fprintf(stderr, "yamori up: cannot create %s: %s\n", data_dir, strerror(errno));
+        return 1;
+    }
+    {
+        struct passwd *pw = getpwnam(server_user);
+        if (pw && chown(data_dir, pw->pw_uid, pw->pw_gid) != 0) {
+            fprintf(stderr, "yamori up: cannot hand %s to %s: %s\n", data_dir, server_user, strerror(errno));
+            return 1;
+        }
+    }
+    if (admin_password(pwfile, server_user, password, sizeof(password)) != 0) {
+        fprintf(stderr, "yamori up: cannot read or create %s\n", pwfile);
+        return 1;
+    }
+
+    /* the server */
+    snprintf(set_data, sizeof(set_data), "data_dir=%s", data_dir);
+    snprintf(set_listen, sizeof(set_listen), "listen=%s", listen);
+    snprintf(set_pw, sizeof(set_pw), "admin_password_file=%s", pwfile);
+    snprintf(set_user, sizeof(set_user), "user=%s", server_user);
+    if (!public_url) {
+        const char *colon = strrchr(listen, ':');
+        snprintf(set_url, sizeof(set_url), "public_url=https://localhost:%s", colon ? colon + 1 : "8443");
+    } else {
+        snprintf(set_url, sizeof(set_url), "public_url=%s", public_url);
+    }
+    {
+        const char *sargv[] = {yamori, "server", "--set", set_data, "--set", set_listen, "--set", set_pw,
+                               "--set", set_url, "--set", set_user, NULL};
+        printf("starting the server (log: %s)\n", log);
+        fflush(stdout);
+        server = spawn(sargv, log);
+    }
+    if (server < 0 || wait_ready(server, log, url, sizeof(url), fp, sizeof(fp)) != 0) {
+        fprintf(stderr, "yamori up: the server did not start; see %s\n", log);
+        goto out;
+    }
+
+    /* the CLI, logged in as the admin for root */
+    {
+        const char *largv[] = {yamori, "login", url, "--user", "admin", "--password-file", pwfile, "--ca", ca, NULL};
+        if (run_wait(largv, log) != 0) {
+            fprintf(stderr, "yamori up: cannot log the CLI in (has the admin password changed since %s was"
+                            " written? see %s)\n", pwfile, log);
+            goto out;
+        }
+    }
+
+    /* this machine's agent */
+    if (with_agent) {
+        if (access(agent_cfg_file, F_OK) != 0) {
+            const char *oargv[] = {yamori, "onboard", "--one-time", "--expires", "1h", "--output", pkg, NULL};
+            char cdir[PATH_MAX + 20];
+            snprintf(cdir, sizeof(cdir), "%s", agent_conf);
+            const char *eargv[] = {agent, "enroll", pkg, "--config-dir", cdir, NULL};
+            if (run_wait(oargv, log) != 0 || run_wait(eargv, log) != 0) {
+                fprintf(stderr, "yamori up: cannot enroll this machine's agent; see %s\n", log);
+                goto out;
+            }
+            unlink(pkg);
+        }
+        {
+            char cdir[PATH_MAX + 20], sdir[PATH_MAX + 20];
+            snprintf(cdir, sizeof(cdir), "%s", agent_conf);
+            snprintf(sdir, sizeof(sdir), "%s", agent_state);
+            const char *aargv[] = {agent, "--config-dir", cdir, "--state-dir", sdir, NULL};
+            agentpid = spawn(aargv, alog);
+            if (agentpid < 0) {
+                fprintf(stderr, "yamori up: cannot start the agent\n");
+                goto out;
+            }
+        }
+    }
+
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    printf("\nYamori is running on this machine.\n\n"
+           "  console        %s\n"
+           "  admin          user admin, password %s\n"
+           "                 (kept in %s; change it with `yamori users passwd admin`)\n"
+           "  CA             %s\n"
+           "  agent          %s\n"
+           "  logs           %s%s%s\n\n"
+           "Try: yamori devices; yamori events --device %s --since 10m\n"
+           "Stop with Ctrl-C.\n",
+           url, password, pwfile, fp, with_agent ? "enrolled and running" : "not started (--no-agent)", log,
+           with_agent ? ", " : "", with_agent ? alog : "", host);
+    fflush(stdout);
+
+    while (!stop_requested) {
+        int status;
+        if (waitpid(server, &status, WNOHANG) == server) {
+            fprintf(stderr, "yamori up: the server stopped; see %s\n", log);
+            server = -1;
+            goto out;
+        }
+        if (agentpid > 0 && waitpid(agentpid, &status, WNOHANG) == agentpid) {
+            fprintf(stderr, "yamori up: the agent stopped; see %s\n", alog);
+            agentpid = -1;
+            goto out;
+        }
+        usleep(200000);
+    }
+    rc = 0;
+out:
+    stop_child(agentpid, "the agent");
+    stop_child(server, "the server");
+    return rc;
+}
