@@ -16,6 +16,7 @@ PACKAGES="
   libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libsqlite3-dev
   libzstd-dev libsodium-dev
   iproute2 util-linux procps
+  openssh-server openssh-client sshpass nftables
 "
 
 missing=""

