@@ -48,7 +48,11 @@ static bool resolve_device(struct http_request *rq, struct http_response *rs, co
     int e;
 
     if (looks_like_device_id(ref)) {
-        snprintf(id, idlen, "%s", ref); /* events may outlive the device's record */
+        /* events may outlive the device's record; ids are stored lower-case */
+        size_t i;
+        for (i = 0; ref[i] && i + 1 < idlen; i++)
+            id[i] = (char)tolower((unsigned char)ref[i]);
+        id[i] = '\0';
         return true;
     }
     if (strlen(ref) > STORE_DEVICE_NAME_MAX) {

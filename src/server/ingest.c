@@ -123,8 +123,9 @@ static void post_events(struct http_request *rq, struct http_response *rs)
     e = ingest_writer_submit(s->writer, b, batch_done, (void *)(uintptr_t)id);
     if (e)
         http_deferred_complete(id, answer_busy,
-                               (void *)(e == -EAGAIN ? "the server is busy storing events; retry later"
-                                                     : "the server is stopping; retry later"));
+                               (void *)(e == -EAGAIN      ? "the server is busy storing events; retry later"
+                                         : e == -ESHUTDOWN ? "the server is stopping; retry later"
+                                                           : "the server cannot queue the batch now; retry later"));
 }
 
 static struct route ingest_routes[] = {

@@ -336,6 +336,15 @@ int ingest_decode(const void *body, size_t len, const char *device_id, const str
     e = parse_header((const char *)p + 8, hlen, device_id, lim, b, status, err, errlen);
     if (e)
         goto fail;
+    /* A record takes at least 4 bytes (length, Seq, Timestamp, EventType),
+     * so a small body claiming a large count is refused before the array
+     * for count events is allocated. */
+    if (b->sb.nevents > (b->data_len - 8 - hlen) / 4) {
+        e = fail(status, 400, -EBADMSG, err, errlen,
+                 "the header's count (%zu) is more than the %zu bytes of records can hold", b->sb.nevents,
+                 b->data_len - 8 - hlen);
+        goto fail;
+    }
     b->events = calloc(b->sb.nevents, sizeof(*b->events));
     if (!b->events) {
         e = fail(status, 503, -ENOMEM, err, errlen, "out of memory");

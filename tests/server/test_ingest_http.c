@@ -14,6 +14,7 @@
  * SIGKILLed twenty times while agents keep sending, and every acknowledged
  * event is in the store exactly once, and the store opens cleanly.
  */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -660,6 +661,16 @@ static void query_filters(void)
     snprintf(path, sizeof(path), "&device=%s", d[0].id);
     all = count_events(s, path);
     CHECK_INT(all, ==, 1000);
+    {
+        /* ids are matched whatever their case, as the device routes do */
+        char upper[64];
+        size_t i;
+        for (i = 0; d[0].id[i] && i + 1 < sizeof(upper); i++)
+            upper[i] = (char)toupper((unsigned char)d[0].id[i]);
+        upper[i] = '\0';
+        snprintf(path, sizeof(path), "&device=%s", upper);
+        CHECK_INT(count_events(s, path), ==, 1000);
+    }
     CHECK_INT(count_events(s, ""), ==, 1300);
     snprintf(path, sizeof(path), "&device=%s&type=process", d[0].name);
     procs = count_events(s, path);
