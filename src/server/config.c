@@ -43,7 +43,11 @@ static const struct key keys[] = {
     {"login_max_failures", UINT(login_max_failures, 1, 1000)},
     {"login_window_seconds", UINT(login_window_seconds, 10, 86400)},
     {"session_hours", UINT(session_hours, 1, 24 * 30)},
+    {"incident_window_hours", UINT(incident_window_hours, 1, 24 * 30)},
     {"log_level", STR(log_level)},
+    {"rules_dir", STR(rules_dir)},
+    {"rule_dirs", STR(rule_dirs)},
+    {"rules_poll_seconds", UINT(rules_poll_seconds, 1, 3600)},
 };
 
 void config_defaults(struct server_config *cfg)
@@ -63,6 +67,8 @@ void config_defaults(struct server_config *cfg)
     cfg->login_max_failures = 5;
     cfg->login_window_seconds = 300;
     cfg->session_hours = 12;
+    cfg->incident_window_hours = 24;
+    cfg->rules_poll_seconds = 5;
 }
 
 static const struct key *find_key(const char *name)
@@ -137,10 +143,24 @@ int config_set(struct server_config *cfg, const char *name, const char *value, c
             snprintf(err, errlen, "log_level: expected debug, info, warning or error, got '%s'", value);
             return -EINVAL;
         }
-        if ((strcmp(name, "data_dir") == 0 || strcmp(name, "admin_password_file") == 0) && *value &&
+        if ((strcmp(name, "data_dir") == 0 || strcmp(name, "admin_password_file") == 0 ||
+             strcmp(name, "rules_dir") == 0) && *value &&
             value[0] != '/') {
             snprintf(err, errlen, "%s: expected an absolute path, got '%s'", name, value);
             return -EINVAL;
+        }
+        if (strcmp(name, "rule_dirs") == 0) {
+            /* comma-separated absolute paths */
+            for (const char *p = value; *p;) {
+                while (*p == ' ' || *p == ',')
+                    p++;
+                if (*p && *p != '/') {
+                    snprintf(err, errlen, "rule_dirs: expected absolute paths separated by commas, got '%s'", value);
+                    return -EINVAL;
+                }
+                while (*p && *p != ',')
+                    p++;
+            }
         }
         snprintf((char *)cfg + k->offset, k->size, "%s", value);
         return 0;

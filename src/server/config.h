@@ -29,7 +29,12 @@ struct server_config {
     unsigned login_max_failures;   /* failed logins per user and address before a pause (5) */
     unsigned login_window_seconds; /* ... within this window (300) */
     unsigned session_hours;     /* browser sessions expire (12) */
+    unsigned incident_window_hours; /* alerts sharing an entity within this join one incident (24) */
     char log_level[16];         /* debug, info, warning, error */
+    /* detection (src/server/detection*.c) */
+    char rules_dir[512];        /* the rule pack; "" = the source tree's rules/ or <prefix>/share/yamori/rules */
+    char rule_dirs[2048];       /* more rule directories, comma-separated ("custom detection") */
+    unsigned rules_poll_seconds; /* how often rule directories are checked for changes (5) */
 };
 
 /* Fills the defaults. */

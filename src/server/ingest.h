@@ -99,6 +99,19 @@ int ingest_writer_submit(struct ingest_writer *w, struct ingest_batch *b, ingest
  * NULL. */
 void ingest_writer_stop(struct ingest_writer *w);
 
+/* The post-commit hook: after a group's transaction committed, the writer
+ * thread calls fn(ctx, b) once for each batch of the group that stored new
+ * events (b->stored > 0). The new events are the last b->stored of
+ * b->events (a batch's Seqs are consecutive, so its duplicates come
+ * first); b and everything it points to live only during the call. The
+ * detection module registers here (detection.h). fn runs in the writer
+ * thread, so it must not block or do slow work: it copies what it needs
+ * and returns. One hook; NULL fn removes it. Thread-safe: after
+ * ingest_set_commit_hook() returns, the previous hook is no longer
+ * running and will not be called again. */
+typedef void (*ingest_commit_fn)(void *ctx, const struct store_event_batch *b);
+void ingest_set_commit_hook(ingest_commit_fn fn, void *ctx);
+
 struct ingest_writer_stats {
     uint64_t batches, events_stored, duplicates, groups, failures;
     uint64_t queued_batches, queued_bytes;

@@ -7,7 +7,9 @@
  * it writes, the next group gathers, so the commit rate adapts to the
  * load: one batch per commit when idle, hundreds under load. Retention
  * runs between groups, one short step at a time, so ingest never waits
- * long for it.
+ * long for it. After a commit, the post-commit hook (ingest.h; the
+ * detection module) sees each batch's new events before the requests are
+ * answered.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,6 +44,31 @@ struct ingest_writer {
     struct ingest_writer_stats stats;
 };
 
+/* The post-commit hook (ingest_set_commit_hook): read-locked while called,
+ * so replacing it waits for a call in progress. */
+static pthread_rwlock_t hook_lock = PTHREAD_RWLOCK_INITIALIZER;
+static ingest_commit_fn hook_fn;
+static void *hook_ctx;
+
+void ingest_set_commit_hook(ingest_commit_fn fn, void *ctx)
+{
+    pthread_rwlock_wrlock(&hook_lock);
+    hook_fn = fn;
+    hook_ctx = ctx;
+    pthread_rwlock_unlock(&hook_lock);
+}
+
+/* Hands the new events of a committed group to the hook. */
+static void run_commit_hook(struct job *jobs)
+{
+    pthread_rwlock_rdlock(&hook_lock);
+    if (hook_fn)
+        for (struct job *j = jobs; j; j = j->next)
+            if (j->batch->sb.stored)
+                hook_fn(hook_ctx, &j->batch->sb);
+    pthread_rwlock_unlock(&hook_lock);
+}
+
 static uint64_t mono_ms(void)
 {
     struct timespec ts;
@@ -75,6 +102,8 @@ static void write_group(struct ingest_writer *w, struct job *jobs, size_t n)
     if (e)
         w->stats.failures += n;
     pthread_mutex_unlock(&w->lock);
+    if (!e)
+        run_commit_hook(jobs);
     while (jobs) {
         struct job *j = jobs;
         jobs = j->next;
