@@ -269,7 +269,8 @@ static int walk(struct flist *l, const char *dir, const char *source, int depth)
         }
         n++;
     }
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n && !e; i++) {
         char path[4096];
         struct stat sb;
