@@ -108,6 +108,8 @@ enum schema_table {
     X(F_LOCATION_TAG, 80, "LocationTag", SCHEMA_STR, SCHEMA_T_FILE)                               \
     X(F_LINK_TYPE, 81, "LinkType", SCHEMA_STR, SCHEMA_T_FILE)                                     \
     X(F_LINK_TARGET, 82, "LinkTarget", SCHEMA_STR, SCHEMA_T_FILE)                                 \
+    X(F_FILE_CONTENT_SNIPPET, 83, "FileContentSnippet", SCHEMA_STR, SCHEMA_T_FILE)                \
+    X(F_FILE_CONTENT_SNIPPET_TRUNCATED, 84, "FileContentSnippetTruncated", SCHEMA_BOOL, SCHEMA_T_FILE) \
     /* network */                                                                                \
     X(F_PROTOCOL, 90, "Protocol", SCHEMA_STR, SCHEMA_T_NETWORK | SCHEMA_T_LOGON)                  \
     X(F_LOCAL_IP, 91, "LocalIP", SCHEMA_STR, SCHEMA_T_NETWORK)                                    \
