@@ -171,13 +171,16 @@ bench: deps
 	@$(MAKE) --no-print-directory SAN=0 all
 	@for b in bench/*/run; do [ -x "$$b" ] && "$$b" $(BUILD)/rel || true; done
 
-# Installs the binaries and the agent's systemd unit under $(DESTDIR); it
+# Installs the binaries, the rule pack and the agent's systemd unit under $(DESTDIR); it
 # enables and starts nothing (docs/agent.md: enroll, then systemctl enable).
 PREFIX      ?= /usr/local
 UNITDIR     ?= /etc/systemd/system
 install: $(BUILD)/rel/yamori-agent $(BUILD)/rel/yamori
 	install -D -m 0755 $(BUILD)/rel/yamori-agent $(DESTDIR)$(PREFIX)/sbin/yamori-agent
 	install -D -m 0755 $(BUILD)/rel/yamori $(DESTDIR)$(PREFIX)/bin/yamori
+	@# the rule pack, where the server looks for it (docs/configuration.md, rules_dir)
+	find rules -name '*.yml' -type f | while read -r f; do \
+	    install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/share/yamori/$$f" || exit 1; done
 	@mkdir -p $(DESTDIR)$(UNITDIR)
 	sed 's|^ExecStart=/usr/local/sbin/yamori-agent|ExecStart=$(PREFIX)/sbin/yamori-agent|' \
 	    packaging/yamori-agent.service > $(DESTDIR)$(UNITDIR)/yamori-agent.service.tmp
