@@ -418,7 +418,7 @@ static bool is_file(const char *dir, const char *name)
  * from a build tree inside it, else <prefix>/share/yamori/rules. */
 static void default_rules_dir(char *out, size_t outlen)
 {
-    char exe[PATH_MAX], dir[PATH_MAX];
+    char exe[PATH_MAX - 64], dir[PATH_MAX - 64]; /* room for "/share/yamori/rules" in out */
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
     if (n <= 0) {
