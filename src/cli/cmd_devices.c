@@ -8,6 +8,7 @@
  *   yamori device tag NAME [TAG...]
  *   yamori device ping NAME [--timeout SECONDS]
  *   yamori device commands NAME [--json]
+ *   yamori device story NAME --process UID [--time T] [--json]  (cmd_story.c)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/cmd_story.h"
 
 static int run_devices(int argc, char **argv);
 static int run_device(int argc, char **argv);
@@ -33,11 +35,12 @@ CLI_COMMAND(devices_command);
 
 static const struct cli_command device_command = {
     .name = "device",
-    .summary = "show one device, set its tags, ping it, list its commands",
+    .summary = "show one device, set its tags, ping it, list its commands, tell a process's story",
     .usage = "yamori device show NAME [--json]\n"
              "       yamori device tag NAME [TAG...]\n"
              "       yamori device ping NAME [--timeout SECONDS]\n"
-             "       yamori device commands NAME [--json]",
+             "       yamori device commands NAME [--json]\n"
+             "       yamori device story NAME --process UID [--time RFC3339|NS] [--json]",
     .run = run_device,
 };
 CLI_COMMAND(device_command);
@@ -442,6 +445,8 @@ static int run_device(int argc, char **argv)
         printf("usage: %s\n", device_command.usage);
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "story") == 0)
+        return cli_device_story(argc - 1, argv + 1);
     if (argc < 3)
         return cli_usage(&device_command);
     verb = argv[1];

@@ -313,7 +313,8 @@ static void own_process_event(struct story *s, struct snode *n, const struct sto
         const char *path = story_ev_str(e, F_FOLDER_PATH), *cl = story_ev_str(e, F_PROCESS_COMMAND_LINE);
         story_words_shorten(cl ? cl : "", 200, cmd, sizeof(cmd));
         story_words_shorten(path ? path : "?", 120, img, sizeof(img));
-        snprintf(w.text, sizeof(w.text), "replaced itself with %s (exec): %s", img, cmd);
+        snprintf(w.text, sizeof(w.text), "first ran %.64s, then replaced itself with %s (exec): %s",
+                 n->file_name ? n->file_name : "?", img, cmd);
         add_line(s, n, e->ts, &w);
     }
     if ((created || snapshot) && in_window) {

@@ -729,7 +729,7 @@ static bool describe_file(const struct story_ev *e, bool created, struct story_w
     if (story_ev_is(e, F_ACTION_TYPE, "FilePermissionsChanged")) {
         const char *mode = story_ev_str(e, F_FILE_MODE);
         unsigned long m = mode ? strtoul(mode, NULL, 8) : 0;
-        if (mode && (m & 0111))
+        if (mode && (m & 0111) && !story_ev_int(e, F_IS_DIRECTORY, NULL))
             sb_add(&b, "made %s executable (mode %.8s)", piece(path, pb), mode);
         else
             sb_add(&b, "changed the permissions of %s to %.8s", piece(path, pb), mode ? mode : "?");

@@ -13,7 +13,7 @@
 
 const uint64_t storygen_t0 = 1764151920000000000ull; /* 2025-11-26T10:12:00Z */
 
-#define BOOT_NS (storygen_t0 - 3600ull * 1000000000ull) /* booted an hour before */
+#define BOOT_NS (storygen_t0 - 900ull * 1000000000ull) /* booted 900 s (90000 ticks) before */
 #define MAX_PROCS 64
 
 struct gproc {
@@ -132,6 +132,8 @@ static int snapshot(struct gen *g, unsigned pid, unsigned ticks, int parent, con
 static int spawn(struct gen *g, unsigned pid, unsigned ticks, int parent, const char *image, const char *cmd)
 {
     int i = add_proc(g, pid, ticks, parent, g->p[parent].image, g->p[parent].cmd);
+    if (g->ts < start_ns(&g->p[i]))
+        g->ts = start_ns(&g->p[i]); /* events follow the process's start */
     process_event(g, i, "ProcessForked", "ebpf", -1);
     if (image) {
         snprintf(g->p[i].image, sizeof(g->p[i].image), "%s", image);
@@ -166,6 +168,8 @@ static void file_event(struct gen *g, int actor, const char *action, const char 
         tlv_put_bool(&g->rec, F_IS_EXECUTABLE);
     if (truncated)
         tlv_put_bool(&g->rec, F_FILE_TRUNCATED);
+    if (strcmp(path, "/root/.ssh") == 0)
+        tlv_put_bool(&g->rec, F_IS_DIRECTORY);
     tlv_put_cstr_opt(&g->rec, F_LOCATION_TAG, tag);
     if (link_target) {
         tlv_put_cstr_opt(&g->rec, F_LINK_TYPE, "symlink");

@@ -10,7 +10,9 @@
  * process (fork, exec, exit) or a write of the script itself, with file
  * content snippets as the agent sends them; nohup execs the payload, which
  * connects to 203.0.113.10:4444 three times; and a cron job run by the
- * cron daemon. Times start at storygen_t0 and step 1 ms per event.
+ * cron daemon. Times start at storygen_t0 and step 1 ms per event; a
+ * process starts (ProcessCreationTime, from its ticks since the boot
+ * 900 s before storygen_t0) before its first event.
  *
  * Process ids are fixed (see the STORYGEN_* names) so tests can ask for
  * the story of any of them.

@@ -285,8 +285,9 @@ static void attack_lines(void)
     /* nohup exec'd the payload: the node is the payload, and it called home (three times, one line) */
     n = node(s, STORYGEN_PAYLOAD);
     CHECK_STR(nstr(n, "image"), "/usr/lib/runtime");
-    CHECK_MSG(has_line(n, "replaced itself with /usr/lib/runtime (exec): /usr/lib/runtime 203.0.113.10 4444"), "%s",
-              lines_of(n));
+    CHECK_MSG(has_line(n, "first ran nohup, then replaced itself with /usr/lib/runtime (exec): /usr/lib/runtime "
+                          "203.0.113.10 4444"),
+              "%s", lines_of(n));
     CHECK_MSG(has_line(n, "connected to 203.0.113.10:4444 (TCP)"), "%s", lines_of(n));
     {
         size_t i;
@@ -296,6 +297,8 @@ static void attack_lines(void)
                 CHECK_INT(json_integer_value(json_object_get(l, "count")), ==, 3);
     }
     CHECK(!json_object_get(n, "exit")); /* still running */
+    n = node(s, "f5647a1c-2112-90320");
+    CHECK_MSG(has_line(n, "changed the permissions of /root/.ssh to 0700"), "%s", lines_of(n));
     n = node(s, STORYGEN_HISTORY);
     CHECK_MSG(has_line(n, "cleared /root/.bash_history"), "%s", lines_of(n));
     json_decref(s);
