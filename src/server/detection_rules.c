@@ -11,8 +11,9 @@
  *
  * What a rule means for an alert: Sigma's level becomes the severity
  * (critical -> high, none -> medium); attack.<tactic> tags become
- * REFERENCE.md's tactic names, the category being the first in kill-chain
- * order; attack.tNNNN[.NNN] tags the techniques; the description's
+ * REFERENCE.md's tactic names, the category being the first one the rule
+ * lists (authors name the main tactic first: the pack files each rule under
+ * it); attack.tNNNN[.NNN] tags the techniques; the description's
  * "Next:" paragraph (the pack's convention, rules/README.md) the
  * recommended actions, else a text per tactic.
  */
@@ -173,7 +174,7 @@ static int split_description(const char *desc, char **text, char **next)
 
 static int rule_meaning(struct det_rule *r, const struct detect_rule_info *info, const char *source)
 {
-    int ntac = 0, ntech = 0, best = 1 << 30;
+    int ntac = 0, ntech = 0;
 
     r->info = info;
     r->source = source;
@@ -188,11 +189,10 @@ static int rule_meaning(struct det_rule *r, const struct detect_rule_info *info,
                 dup |= strcmp(r->tactics[k], name) == 0;
             if (!dup && ntac < DET_MAX_TACTICS) {
                 r->tactics[ntac++] = name;
-                if (rank < best) {
-                    best = rank;
+                if (!r->category)
                     r->category = name;
-                }
             }
+            (void)rank;
             continue;
         }
         if (ntech < ALERT_MAX_TECHNIQUES - 1) {

@@ -328,7 +328,7 @@ static void pack_rule_hit(void)
     CHECK_MSG(h, "no cron alert (%zu hits)", rec.n);
     CHECK_STR(h->severity, "high");
     CHECK_MSG(strstr(h->tactics, "Persistence;") && strstr(h->tactics, "Execution;"), "tactics %s", h->tactics);
-    CHECK_STR(h->category, "Execution"); /* before Persistence in the kill chain */
+    CHECK_STR(h->category, "Persistence"); /* the tactic the rule names first, not the earliest */
     CHECK_MSG(find_ev(h, "persistence", "added", NULL) || find_ev(h, "persistence", "edited", NULL),
               "no persistence evidence");
 }
