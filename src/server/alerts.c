@@ -20,6 +20,7 @@
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "server/alerts.h"
+#include "server/alerts_int.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "server/store_alerts.h"
@@ -402,9 +403,11 @@ static void alerts_fini(struct server *srv)
     alerts_free(a);
 }
 
-/* Routes are in alerts_api.c and incidents.c (their own modules). */
+/* The alerts and suppression routes are in alerts_api.c; the incidents
+ * routes are the incidents module (incidents.c). */
 static const struct server_module alerts_module = {
     .name = "alerts",
+    .routes = alerts_routes,
     .order = 35, /* before ingest and detection, so that the sink is there when events arrive */
     .init = alerts_init,
     .fini = alerts_fini,

@@ -61,6 +61,8 @@ const char *alerts_incident_status(const char *text);   /* active, in progress, 
 const char *alerts_classification(const char *text);    /* true positive, informational, expected activity, false positive */
 /* A determination allowed with classification (NULL: any classification). */
 const char *alerts_determination(const char *text, const char *classification);
+/* The determinations allowed with a classification, comma-separated. */
+const char *alerts_determinations_for(const char *classification);
 const char *alerts_detection_source(const char *text);  /* EDR, antivirus, custom detection, automated investigation, indicators */
 const char *alerts_evidence_type(const char *text);     /* process, file, persistence, configuration, user, ip, url, ssh_key */
 const char *alerts_evidence_role(const char *text);     /* source, created, ... suspicious */

@@ -150,6 +150,18 @@ const char *alerts_determination(const char *text, const char *classification)
     return NULL;
 }
 
+const char *alerts_determinations_for(const char *classification)
+{
+    if (classification && strcmp(classification, "true positive") == 0)
+        return "multistage attack, malicious user activity, compromised account, malware, phishing, unwanted"
+               " software, other";
+    if (classification && strcmp(classification, "informational, expected activity") == 0)
+        return "security test, line-of-business application, confirmed activity, other";
+    if (classification && strcmp(classification, "false positive") == 0)
+        return "not malicious, not enough data, other";
+    return alerts_vocab_list("determination");
+}
+
 const char *alerts_detection_source(const char *text)
 {
     return find(sources, text);
