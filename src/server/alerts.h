@@ -121,12 +121,14 @@ int alerts_sink(void *ctx, const struct alert_hit *hit, int64_t *alert_id);
 
 /* ------------------------------------------------------------ the alert story */
 
-/* Writes the "story" member's value of an alert (GET /api/v1/alerts/:id):
- * the process tree around it. Defined by the story module (story*.c), which
- * may read the event store through srv; this module declares it weak and
- * writes `"story": null` while no module defines it. The function must
- * write exactly one JSON value with w and return 0, or return -errno having
- * written nothing (the alert is then shown with `"story": null`). */
+/* Writes the value of the "story" member of an alert page
+ * (GET /api/v1/alerts/:id): the process tree around the alert. Defined by
+ * the story module (story*.c), which may read the event store through
+ * srv->store and mark the alerts of the same tree; this module references
+ * it weakly and answers `"story": null` while no module defines it. w is
+ * an empty writer of the call's own: write exactly one JSON value (an
+ * object) and return 0, or return -errno (whatever was written is then
+ * dropped and the page says `"story": null`). alert is borrowed. */
 int alerts_story_write(struct server *srv, const struct store_alert *alert, struct jsonw *w);
 
 #endif
