@@ -147,6 +147,28 @@ int store_incident_list(struct store *st, const struct store_incident_filter *f,
     if (!e && rc != SQLITE_DONE)
         e = store_error(c, "list incidents");
     sqlite3_reset(q);
+    if (!e && total && len == 0 && f->offset > 0) {
+        /* past the end: count what matched */
+        sqlite3_stmt *cq = store_prepare(
+            c, "SELECT COUNT(*) FROM incidents i WHERE (?1 IS NULL OR i.status = ?1) AND (?2 = 0 OR i.severity = ?2)"
+               " AND (?3 IS NULL OR EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id AND a.device_id = ?3))"
+               " AND (?4 IS NULL OR i.assigned_to = ?4) AND i.updated_ms >= ?5");
+        if (!cq) {
+            e = -EIO;
+        } else {
+            if (f->status)
+                sqlite3_bind_text(cq, 1, f->status, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int(cq, 2, f->severity);
+            if (f->device_id)
+                sqlite3_bind_text(cq, 3, f->device_id, -1, SQLITE_TRANSIENT);
+            if (f->assigned_to)
+                sqlite3_bind_text(cq, 4, f->assigned_to, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(cq, 5, f->since_ms);
+            if (sqlite3_step(cq) == SQLITE_ROW)
+                *total = (size_t)sqlite3_column_int64(cq, 0);
+            sqlite3_reset(cq);
+        }
+    }
 out:
     store_release(st, c);
     if (e) {

@@ -510,6 +510,10 @@ static void analyst_works_an_incident(void)
     CHECK_INT(num(v, "total"), ==, 3);
     CHECK_INT(json_array_size(json_object_get(v, "incidents")), ==, 1);
     json_decref(v);
+    v = api(s, VIC, "GET", "/api/v1/incidents?offset=50", NULL, &st);
+    CHECK_INT(num(v, "total"), ==, 3);
+    CHECK_INT(json_array_size(json_object_get(v, "incidents")), ==, 0);
+    json_decref(v);
     v = api(s, VIC, "GET", "/api/v1/incidents?status=resolved", NULL, &st);
     CHECK_INT(num(v, "total"), ==, 0);
     json_decref(v);
