@@ -3,7 +3,7 @@
  *
  *   yamori up [--data-dir DIR] [--listen ADDR:PORT] [--public-url URL]
  *             [--server-user USER] [--agent-config-dir DIR] [--agent-state-dir DIR]
- *             [--no-agent]
+ *             [--no-agent] [--set KEY=VALUE]...
  *
  * Runs, as root: the service user (`yamori`, or --server-user) is created
  * if missing; the
@@ -221,7 +221,7 @@ static const struct cli_command up_command = {
     .summary = "run Yamori on this machine: server, console and a local agent",
     .usage = "yamori up [--data-dir DIR] [--listen ADDR:PORT] [--public-url URL]\n"
              "                 [--server-user USER] [--agent-config-dir DIR] [--agent-state-dir DIR]\n"
-             "                 [--no-agent]",
+             "                 [--no-agent] [--set KEY=VALUE]... (server settings, docs/configuration.md)",
     .run = run,
 };
 CLI_COMMAND(up_command);
@@ -236,12 +236,16 @@ static int run(int argc, char **argv)
         {"agent-state-dir", required_argument, NULL, 's'},
         {"no-agent", no_argument, NULL, 'n'},
         {"server-user", required_argument, NULL, 'U'},
+        {"set", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *data_dir = "/var/lib/yamori-server", *listen = "0.0.0.0:8443", *public_url = NULL;
     const char *agent_conf = "/etc/yamori", *agent_state = "/var/lib/yamori", *server_user = "yamori";
     bool with_agent = true;
+    enum { MAX_SETS = 16 };
+    const char *sets[MAX_SETS];
+    int nsets = 0;
     char dir[PATH_MAX], yamori[PATH_MAX + 32], agent[PATH_MAX + 32], pwfile[PATH_MAX], log[PATH_MAX], alog[PATH_MAX];
     char ca[PATH_MAX], pkg[PATH_MAX], agent_cfg_file[PATH_MAX], password[64], url[512] = "", fp[128] = "";
     char set_data[PATH_MAX + 16], set_listen[256], set_pw[PATH_MAX + 32], set_url[600], set_user[96];
@@ -259,6 +263,13 @@ static int run(int argc, char **argv)
         case 's': agent_state = optarg; break;
         case 'n': with_agent = false; break;
         case 'U': server_user = optarg; break;
+        case 'S':
+            if (nsets >= MAX_SETS || !strchr(optarg, '=')) {
+                fprintf(stderr, "yamori up: --set needs KEY=VALUE (at most %d)\n", MAX_SETS);
+                return 2;
+            }
+            sets[nsets++] = optarg;
+            break;
         case 'h': printf("usage: %s\n", up_command.usage); return 0;
         default: return cli_usage(&up_command);
         }
@@ -321,8 +332,14 @@ static int run(int argc, char **argv)
         snprintf(set_url, sizeof(set_url), "public_url=%s", public_url);
     }
     {
-        const char *sargv[] = {yamori, "server", "--set", set_data, "--set", set_listen, "--set", set_pw,
-                               "--set", set_url, "--set", set_user, NULL};
+        const char *sargv[16 + 2 * MAX_SETS] = {yamori, "server", "--set", set_data, "--set", set_listen,
+                                                "--set", set_pw, "--set", set_url, "--set", set_user};
+        int n = 12;
+        for (int i = 0; i < nsets; i++) { /* after up's own: the server takes the last value of a key */
+            sargv[n++] = "--set";
+            sargv[n++] = sets[i];
+        }
+        sargv[n] = NULL;
         printf("starting the server (log: %s)\n", log);
         fflush(stdout);
         server = spawn(sargv, log);
