@@ -73,6 +73,7 @@ struct store_alert_raised {
     int64_t incident_id;     /* 0 when suppressed */
     bool updated;            /* an unresolved alert with the same dedup key was updated */
     bool new_incident;       /* the alert started an incident */
+    unsigned merged;         /* newer open incidents it related, merged into incident_id */
 };
 
 /* In one transaction: when a dedup key is given and the device has an
@@ -82,7 +83,9 @@ struct store_alert_raised {
  * unless suppressed, adds it to the oldest open (active or in progress)
  * incident holding an alert of the same device that shares a key and
  * whose events lie within window_ns of the new alert's, or to a new
- * incident. The incident's severity, tactics and (unless a person named
+ * incident. Newer open incidents the alert also shares a key with merge
+ * into that one (their activity logs say which alert related them), unless
+ * their owners or classifications differ. The incident's severity, tactics and (unless a person named
  * it) name are derived again. Returns 0 or -EIO. */
 int store_alert_raise(struct store *st, const struct store_alert_new *a, int64_t window_ns,
                       struct store_alert_raised *out);

@@ -527,21 +527,24 @@ out:
     return e;
 }
 
-/* The oldest open incident with an alert of the device sharing one of a's
- * keys within the window: 0 with *id (0: none) and the shared key's index
- * in *key. */
-static int find_incident(struct store_conn *c, int64_t alert_id, const struct store_alert_new *a, int64_t window_ns,
-                         int64_t *id, size_t *key)
+#define RELATED_MAX 16
+
+/* The open incidents with an alert of the device sharing one of a's keys
+ * within the window, oldest first (at most RELATED_MAX): ids[0..*n) and,
+ * for each, the index of a key it shares in keys[]. 0 or -EIO. */
+static int find_incidents(struct store_conn *c, int64_t alert_id, const struct store_alert_new *a, int64_t window_ns,
+                          int64_t ids[RELATED_MAX], size_t keys[RELATED_MAX], size_t *n)
 {
     int64_t lo = a->first_event_ns - window_ns, hi = a->last_event_ns + window_ns;
 
-    *id = 0;
+    *n = 0;
     for (size_t i = 0; i < a->nkeys; i++) {
-        sqlite3_stmt *q = store_prepare(c, "SELECT MIN(i.id) FROM alert_keys k JOIN alerts a ON a.id = k.alert_id"
+        sqlite3_stmt *q = store_prepare(c, "SELECT DISTINCT i.id FROM alert_keys k JOIN alerts a ON a.id = k.alert_id"
                                            " JOIN incidents i ON i.id = a.incident_id"
                                            " WHERE k.device_id = ? AND k.kind = ? AND k.value = ? AND a.id != ?"
                                            " AND i.status IN ('active', 'in progress')"
                                            " AND a.last_event_ns >= ? AND a.first_event_ns <= ?");
+        int rc;
         if (!q)
             return -EIO;
         sqlite3_bind_text(q, 1, a->device_id, -1, SQLITE_TRANSIENT);
@@ -550,14 +553,26 @@ static int find_incident(struct store_conn *c, int64_t alert_id, const struct st
         sqlite3_bind_int64(q, 4, alert_id);
         sqlite3_bind_int64(q, 5, lo);
         sqlite3_bind_int64(q, 6, hi);
-        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
             int64_t found = sqlite3_column_int64(q, 0);
-            if (!*id || found < *id) {
-                *id = found;
-                *key = i;
-            }
+            size_t j = 0;
+            while (j < *n && ids[j] < found)
+                j++;
+            if (j < *n && ids[j] == found)
+                continue;
+            if (*n == RELATED_MAX && j == *n)
+                continue;
+            if (*n == RELATED_MAX)
+                (*n)--;                      /* the newest gives way */
+            memmove(&ids[j + 1], &ids[j], (*n - j) * sizeof(ids[0]));
+            memmove(&keys[j + 1], &keys[j], (*n - j) * sizeof(keys[0]));
+            ids[j] = found;
+            keys[j] = i;
+            (*n)++;
         }
         sqlite3_reset(q);
+        if (rc != SQLITE_DONE)
+            return store_error(c, "find related incidents");
     }
     return 0;
 }
@@ -580,8 +595,8 @@ int store_alert_raise(struct store *st, const struct store_alert_new *a, int64_t
                       struct store_alert_raised *out)
 {
     struct store_conn *c = store_acquire(st, STORE_WRITE);
-    int64_t dup = 0, incident = 0;
-    size_t key = 0;
+    int64_t dup = 0, incident = 0, related[RELATED_MAX];
+    size_t key = 0, related_key[RELATED_MAX], nrelated = 0;
     int e;
 
     memset(out, 0, sizeof(*out));
@@ -627,9 +642,13 @@ int store_alert_raise(struct store *st, const struct store_alert_new *a, int64_t
             e = store_commit(c);
         goto out;
     }
-    e = find_incident(c, out->alert_id, a, window_ns, &incident, &key);
+    e = find_incidents(c, out->alert_id, a, window_ns, related, related_key, &nrelated);
     if (e)
         goto out;
+    if (nrelated) {
+        incident = related[0];
+        key = related_key[0];
+    }
     if (!incident) {
         e = alerts_sql_new_incident(st, c, &incident);
         if (e)
@@ -658,6 +677,21 @@ int store_alert_raise(struct store *st, const struct store_alert_new *a, int64_t
                                 (long long)out->alert_id, a->title, a->keys[key].kind, a->keys[key].value);
     if (!e)
         e = alerts_sql_refresh_incident(st, c, incident);
+    /* The alert relates newer open incidents to the one it joined: they
+     * merge into it (REFERENCE: incidents merge when they turn out
+     * related), unless a person made them differ (owner, classification). */
+    for (size_t i = 1; !e && i < nrelated; i++) {
+        char why[256], reason[400];
+        snprintf(reason, sizeof(reason), "alert %lld \"%.120s\" relates them (it shares %s %.150s)",
+                 (long long)out->alert_id, a->title, a->keys[related_key[i]].kind, a->keys[related_key[i]].value);
+        e = alerts_sql_merge(st, c, related[i], incident, NULL, reason, why, sizeof(why));
+        if (e == -EPERM) {
+            e = alerts_sql_activity(st, c, related[i], NULL, "related", "%s; not merged automatically: %s", reason,
+                                    why);
+        } else if (!e) {
+            out->merged++;
+        }
+    }
     if (!e)
         e = store_commit(c);
     out->incident_id = incident;

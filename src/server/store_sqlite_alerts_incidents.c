@@ -317,31 +317,27 @@ out:
     return e;
 }
 
-int store_incident_merge(struct store *st, int64_t from, int64_t into, const char *actor, char *why, size_t whylen)
+int alerts_sql_merge(struct store *st, struct store_conn *c, int64_t from, int64_t into, const char *actor,
+                     const char *reason, char *why, size_t whylen)
 {
-    struct store_conn *c = store_acquire(st, STORE_WRITE);
     struct locked_incident a, b;
     sqlite3_stmt *q;
     int e;
 
-    e = store_begin(c);
-    if (e)
-        goto out;
     if (from == into) {
         snprintf(why, whylen, "an incident cannot be merged into itself");
-        e = -EPERM;
-        goto out;
+        return -EPERM;
     }
     e = incident_locked(c, from, &a);
     if (e == -ENOENT)
         snprintf(why, whylen, "no incident %lld", (long long)from);
     if (e)
-        goto out;
+        return e;
     e = incident_locked(c, into, &b);
     if (e == -ENOENT)
         snprintf(why, whylen, "no incident %lld to merge into", (long long)into);
     if (e)
-        goto out;
+        return e;
     e = -EPERM;
     if (strcmp(a.status, "resolved") == 0 || strcmp(a.status, "redirected") == 0)
         snprintf(why, whylen, "incident %lld is %s: only open incidents merge", (long long)from, a.status);
@@ -356,57 +352,56 @@ int store_incident_merge(struct store *st, int64_t from, int64_t into, const cha
     else
         e = 0;
     if (e)
-        goto out;
+        return e;
     q = store_prepare(c, "UPDATE alerts SET incident_id = ?, updated_ms = ? WHERE incident_id = ?");
-    if (!q) {
-        e = -EIO;
-        goto out;
-    }
+    if (!q)
+        return -EIO;
     sqlite3_bind_int64(q, 1, into);
     sqlite3_bind_int64(q, 2, store_now_ms(st));
     sqlite3_bind_int64(q, 3, from);
-    if (sqlite3_step(q) != SQLITE_DONE) {
-        e = store_error(c, "move alerts");
-        goto out;
-    }
+    if (sqlite3_step(q) != SQLITE_DONE)
+        return store_error(c, "move alerts");
     sqlite3_reset(q);
     q = store_prepare(c, "UPDATE incidents SET status = 'redirected', redirected_to = ?, alert_count = 0 WHERE id = ?");
-    if (!q) {
-        e = -EIO;
-        goto out;
-    }
+    if (!q)
+        return -EIO;
     sqlite3_bind_int64(q, 1, into);
     sqlite3_bind_int64(q, 2, from);
-    if (sqlite3_step(q) != SQLITE_DONE) {
-        e = store_error(c, "redirect an incident");
-        goto out;
-    }
+    if (sqlite3_step(q) != SQLITE_DONE)
+        return store_error(c, "redirect an incident");
     sqlite3_reset(q);
     /* what only one of them had set carries over */
     q = store_prepare(c, "UPDATE incidents SET assigned_to = CASE WHEN assigned_to = '' THEN ?1 ELSE assigned_to END,"
                          " classification = CASE WHEN classification = '' THEN ?2 ELSE classification END,"
                          " determination = CASE WHEN classification = '' THEN ?3 ELSE determination END"
                          " WHERE id = ?4");
-    if (!q) {
-        e = -EIO;
-        goto out;
-    }
+    if (!q)
+        return -EIO;
     sqlite3_bind_text(q, 1, a.assigned_to, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, a.classification, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 3, a.determination, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 4, into);
-    if (sqlite3_step(q) != SQLITE_DONE) {
-        e = store_error(c, "update an incident");
-        goto out;
-    }
+    if (sqlite3_step(q) != SQLITE_DONE)
+        return store_error(c, "update an incident");
     sqlite3_reset(q);
-    if ((e = alerts_sql_activity(st, c, from, actor, "merged", "merged into incident %lld", (long long)into)) != 0 ||
-        (e = alerts_sql_activity(st, c, into, actor, "merged", "incident %lld \"%s\" merged into this one",
-                                 (long long)from, a.name)) != 0 ||
-        (e = alerts_sql_refresh_incident(st, c, into)) != 0)
-        goto out;
-    e = store_commit(c);
-out:
+    if ((e = alerts_sql_activity(st, c, from, actor, "merged", "merged into incident %lld%s%s", (long long)into,
+                                 reason ? ": " : "", reason ? reason : "")) != 0 ||
+        (e = alerts_sql_activity(st, c, into, actor, "merged", "incident %lld \"%s\" merged into this one%s%s",
+                                 (long long)from, a.name, reason ? ": " : "", reason ? reason : "")) != 0)
+        return e;
+    return alerts_sql_refresh_incident(st, c, into);
+}
+
+int store_incident_merge(struct store *st, int64_t from, int64_t into, const char *actor, char *why, size_t whylen)
+{
+    struct store_conn *c = store_acquire(st, STORE_WRITE);
+    int e;
+
+    e = store_begin(c);
+    if (!e)
+        e = alerts_sql_merge(st, c, from, into, actor, NULL, why, whylen);
+    if (!e)
+        e = store_commit(c);
     if (e)
         store_rollback(c);
     store_release(st, c);

@@ -35,6 +35,14 @@ int alerts_sql_refresh_incident(struct store *st, struct store_conn *c, int64_t 
  * logging "created". */
 int alerts_sql_new_incident(struct store *st, struct store_conn *c, int64_t *id);
 
+/* Merges open incident `from` into open incident `into` inside the
+ * caller's transaction: the alerts move, `from` becomes redirected, the
+ * activity logs say so (with reason when given). -EPERM with why when the
+ * rules refuse it (closed, differently assigned or classified), -ENOENT,
+ * -EIO. */
+int alerts_sql_merge(struct store *st, struct store_conn *c, int64_t from, int64_t into, const char *actor,
+                     const char *reason, char *why, size_t whylen);
+
 /* Resolves every unresolved alert of incident id (inside a transaction). */
 int alerts_sql_resolve_alerts(struct store *st, struct store_conn *c, int64_t incident_id);
 

@@ -427,15 +427,25 @@ static void duplicates_update(void)
     CHECK_INT(after, >, first);
 }
 
-static void joins_the_oldest_of_several(void)
+/* An alert that shares keys with two open incidents joins the older, and
+ * the newer merges into it (it turned out related), unless people made
+ * them differ: then it stays, with a line saying what relates them. */
+static void related_incidents_merge(void)
 {
     struct alert_hit h;
     static const struct alert_evidence ev_a[] = {{"file", "created", "/opt/a/tool", NULL}};
     static const struct alert_evidence ev_b[] = {{"file", "created", "/opt/b/tool", NULL}};
+    static const struct alert_evidence ev_c[] = {{"file", "created", "/opt/c/tool", NULL}};
     static const struct alert_evidence ev_ab[] = {{"file", "edited", "/opt/b/tool", NULL},
                                                   {"file", "edited", "/opt/a/tool", NULL}};
+    static const struct alert_evidence ev_ac[] = {{"file", "edited", "/opt/c/tool", NULL},
+                                                  {"file", "edited", "/opt/a/tool", NULL}};
     struct store_incident inc = {0};
-    int64_t a, b, ab;
+    struct store_incident_note *notes = NULL;
+    size_t nnotes = 0;
+    int64_t a, b, c, ab, ia, ib, ic;
+    bool changed, said = false;
+    char why[256];
 
     check_set_teardown(teardown);
     CHECK(open_store(24));
@@ -445,19 +455,48 @@ static void joins_the_oldest_of_several(void)
     h = (struct alert_hit){.device_id = DEV1, .title = "B", .severity = "low", .tactics = {"Execution"},
                            .first_event_ns = T0, .last_event_ns = T0, .evidence = ev_b, .nevidence = 1};
     b = raise_hit(&h);
-    CHECK_INT(incident_of(a), !=, incident_of(b));
-    h = (struct alert_hit){.device_id = DEV1, .title = "AB", .severity = "medium", .tactics = {"Impact"},
+    ia = incident_of(a);
+    ib = incident_of(b);
+    CHECK_INT(ia, !=, ib);
+    h = (struct alert_hit){.device_id = DEV1, .title = "AB", .severity = "high", .tactics = {"Impact"},
                            .first_event_ns = T0, .last_event_ns = T0, .evidence = ev_ab, .nevidence = 2};
     ab = raise_hit(&h);
-    CHECK_INT(incident_of(ab), ==, incident_of(a));
-    CHECK_INT(store_incident_get(st, incident_of(b), &inc), ==, 0);
-    CHECK_STR(inc.status, "active");
-    CHECK_INT(inc.alert_count, ==, 1);
+    CHECK_INT(incident_of(ab), ==, ia);
+    CHECK_INT(incident_of(b), ==, ia);
+    CHECK_INT(store_incident_get(st, ib, &inc), ==, 0);
+    CHECK_STR(inc.status, "redirected");
+    CHECK_INT(inc.redirected_to, ==, ia);
     store_incident_clear(&inc);
-    CHECK_INT(store_incident_get(st, incident_of(a), &inc), ==, 0);
-    CHECK_INT(inc.severity, ==, 3);
+    CHECK_INT(store_incident_get(st, ia, &inc), ==, 0);
+    CHECK_INT(inc.alert_count, ==, 3);
+    CHECK_INT(inc.severity, ==, 4); /* high, from AB */
     CHECK_STR(inc.name, "Multi-stage incident involving Execution and Impact on one endpoint");
     store_incident_clear(&inc);
+
+    /* a newer incident someone else owns is related, not merged */
+    h = (struct alert_hit){.device_id = DEV1, .title = "C", .severity = "low", .tactics = {"Execution"},
+                           .first_event_ns = T0, .last_event_ns = T0, .evidence = ev_c, .nevidence = 1};
+    c = raise_hit(&h);
+    ic = incident_of(c);
+    CHECK_INT(ic, !=, ia);
+    {
+        struct store_incident_change ch = {.assigned_to = "alice"};
+        CHECK_INT(store_incident_update(st, ic, &ch, "admin", &changed, why, sizeof(why)), ==, 0);
+        ch.assigned_to = "bob";
+        CHECK_INT(store_incident_update(st, ia, &ch, "admin", &changed, why, sizeof(why)), ==, 0);
+    }
+    h = (struct alert_hit){.device_id = DEV1, .title = "AC", .severity = "medium", .tactics = {"Impact"},
+                           .first_event_ns = T0, .last_event_ns = T0, .evidence = ev_ac, .nevidence = 2};
+    CHECK_INT(incident_of(raise_hit(&h)), ==, ia);
+    CHECK_INT(incident_of(c), ==, ic);
+    CHECK_INT(store_incident_get(st, ic, &inc), ==, 0);
+    CHECK_STR(inc.status, "active");
+    store_incident_clear(&inc);
+    CHECK_INT(store_incident_activity(st, ic, &notes, &nnotes), ==, 0);
+    for (size_t i = 0; i < nnotes; i++)
+        said |= strstr(notes[i].text, "not merged automatically") != NULL;
+    CHECK_MSG(said, "no activity line relating incident %lld", (long long)ic);
+    store_incident_notes_free(notes, nnotes);
 }
 
 static void resolved_incidents_take_no_alerts(void)
@@ -570,7 +609,7 @@ int main(int argc, char **argv)
         {"unrelated_and_other_device_stay_apart", unrelated_and_other_device_stay_apart},
         {"window_is_respected", window_is_respected},
         {"duplicates_update", duplicates_update},
-        {"joins_the_oldest_of_several", joins_the_oldest_of_several},
+        {"related_incidents_merge", related_incidents_merge},
         {"resolved_incidents_take_no_alerts", resolved_incidents_take_no_alerts},
         {"suppressed_hits_are_kept_resolved", suppressed_hits_are_kept_resolved},
         {"bad_hits_are_refused", bad_hits_are_refused},
