@@ -21,6 +21,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_alerts.h"
+#include "cli/story_print.h"
 
 static int run_alerts(int argc, char **argv);
 static int run_alert(int argc, char **argv);
@@ -182,8 +183,6 @@ static void block(FILE *f, const char *key, json_t *v)
     }
 }
 
-#pragma weak alerts_cli_print_story
-
 void alerts_cli_print_alert(FILE *f, json_t *page)
 {
     json_t *a = json_object_get(page, "alert"), *inc = json_object_get(page, "incident");
@@ -246,10 +245,13 @@ void alerts_cli_print_alert(FILE *f, json_t *page)
         cli_table_free(t);
     }
     fprintf(f, "\n");
-    if (json_is_object(story) && alerts_cli_print_story)
-        alerts_cli_print_story(f, story);
-    else
-        fprintf(f, "story: not available%s\n", json_is_object(story) ? " in this client" : "");
+    if (json_is_object(story)) {
+        fprintf(f, "Alert story\n");
+        if (story_print(f, story, NULL) != 0)
+            fprintf(f, "  (the server sent a story this client cannot read)\n");
+    } else {
+        fprintf(f, "story: none (the alert is not about one process, or its events are gone)\n");
+    }
 }
 
 /* ------------------------------------------------------------------ yamori alerts */

@@ -122,10 +122,9 @@ int alerts_sink(void *ctx, const struct alert_hit *hit, int64_t *alert_id);
 /* ------------------------------------------------------------ the alert story */
 
 /* Writes the value of the "story" member of an alert page
- * (GET /api/v1/alerts/:id): the process tree around the alert. Defined by
- * the story module (story*.c), which may read the event store through
- * srv->store and mark the alerts of the same tree; this module references
- * it weakly and answers `"story": null` while no module defines it. w is
+ * (GET /api/v1/alerts/:id): the process tree around the alert's process
+ * (story.h), with the device's other alerts marked on their processes
+ * (alerts_story.c). -ENOENT when the alert names no process. w is
  * an empty writer of the call's own: write exactly one JSON value (an
  * object) and return 0, or return -errno (whatever was written is then
  * dropped and the page says `"story": null`). alert is borrowed. */

@@ -27,9 +27,6 @@
 #include "server/server.h"
 #include "server/store.h"
 
-/* The story module defines it; a build without it links (weakly) to NULL. */
-#pragma weak alerts_story_write
-
 /* GET /api/v1/alerts?status=&severity=&device=&assigned=&since=&limit=&offset= */
 static void list_alerts(struct http_request *rq, struct http_response *rs)
 {
@@ -75,10 +72,6 @@ static void write_story(struct server *srv, struct jsonw *w, const struct store_
     struct jsonw story;
 
     jsonw_key(w, "story");
-    if (!alerts_story_write) {
-        jsonw_null(w);
-        return;
-    }
     jsonw_init(&story);
     if (alerts_story_write(srv, a, &story) == 0 && !jsonw_failed(&story) && story.len > 0)
         jsonw_raw(w, story.buf, story.len);

@@ -962,6 +962,25 @@ static void ingested_events_become_an_incident(void)
     CHECK_STR(str(json_array_get(json_object_get(page, "alerts"), 0), "title"), "SSH authorized_keys modified");
     CHECK_STR(str(json_array_get(json_object_get(page, "alerts"), 0), "detection_source"), "EDR");
     CHECK(json_array_size(json_object_get(page, "evidence")) > 0);
+    {
+        /* the alert's page tells its story: the process tree, with the
+         * alert marked on the process it is about */
+        long long alert_id = num(json_array_get(json_object_get(page, "alerts"), 0), "id");
+        json_t *apage, *node, *mark;
+        size_t i, j;
+        bool marked = false;
+        snprintf(path, sizeof(path), "/api/v1/alerts/%lld", alert_id);
+        apage = api(s, VIC, "GET", path, NULL, &st);
+        CHECK_INT(st, ==, 200);
+        CHECK_MSG(json_is_object(json_object_get(apage, "story")), "no story on the alert page");
+        json_array_foreach(json_object_get(json_object_get(apage, "story"), "nodes"), i, node) {
+            json_array_foreach(json_object_get(node, "alerts"), j, mark) {
+                marked |= num(mark, "id") == alert_id;
+            }
+        }
+        CHECK_MSG(marked, "the alert is not marked in its story");
+        json_decref(apage);
+    }
     json_decref(page);
     CHECK_INT(serverproc_stop(s), ==, 0);
 }
