@@ -370,6 +370,7 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
     if (e)
         goto fail;
     po.proc_root = opt->proc_root;
+    po.file_snippets = true;
     po.passwd_path = "/etc/passwd";
     enrich_fill(a.enrich, &po.enrich);
     e = pipeline_new(&a.pipeline, &po, a.out.event, a.out.ctx, err, sizeof(err));
@@ -440,6 +441,7 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
     }
     /* drain what the kernel still holds, then say what was lost */
     sensor_poll(a.sensor, 0);
+    pipeline_flush(a.pipeline);
     report_loss(&a);
     report_spool_loss(&a);
     a.out.flush(a.out.ctx);

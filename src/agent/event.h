@@ -37,6 +37,9 @@ struct yam_file_info {
     const char *tag;        /* LocationTag */
     const char *link_type;  /* "symlink", "hardlink" for created links */
     const char *link_target;
+    const char *snippet;    /* FileContentSnippet: snippet_len bytes, or NULL (not read) */
+    size_t snippet_len;
+    bool snippet_truncated; /* the file holds more */
 };
 
 struct yam_net_info {

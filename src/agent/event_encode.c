@@ -163,6 +163,11 @@ static void file_fields(struct tlv_buf *b, const struct yam_file_info *f)
     tlv_put_cstr_opt(b, F_LOCATION_TAG, f->tag);
     tlv_put_cstr_opt(b, F_LINK_TYPE, f->link_type);
     tlv_put_cstr_opt(b, F_LINK_TARGET, f->link_target);
+    if (f->snippet) {
+        tlv_put_str(b, F_FILE_CONTENT_SNIPPET, f->snippet, f->snippet_len);
+        if (f->snippet_truncated)
+            tlv_put_bool(b, F_FILE_CONTENT_SNIPPET_TRUNCATED);
+    }
 }
 
 static void net_fields(struct tlv_buf *b, const struct yam_net_info *n)

@@ -8,6 +8,16 @@
  * not know yet (started before the snapshot, or whose exec record was lost)
  * is completed from /proc when it still runs and reported once as a
  * ProcessSnapshot, so trees stay whole.
+ *
+ * Pending file events. A file event that gets a content snippet
+ * (snippet.h) is not emitted at once: its record comes at the writer's
+ * first write, before the writer finished. The pipeline opens the file
+ * then (so it holds the very inode, wherever it moves), keeps the event
+ * with the keys of its processes, and reads the content and emits the
+ * event when the writer exits, or SNIPPET_DELAY_NS after the write —
+ * checked against the time of each record that arrives and at every tick —
+ * or when more than SNIPPET_PENDING_MAX wait. Such an event may therefore
+ * come after events that happened later (its Timestamp is its own).
  */
 #include "agent/pipeline.h"
 
@@ -26,11 +36,22 @@
 #include "agent/pathclass.h"
 #include "agent/procfs.h"
 #include "agent/proctable.h"
+#include "agent/snippet.h"
 #include "agent/usercache.h"
 
 #define DEFAULT_KEEP_NS (60ull * 1000000000ull)
 #define REAP_INTERVAL_NS (30ull * 1000000000ull)
 #define CMDLINE_MAX (YS_ARGV_MAX + 1)
+
+/* A file event waiting for its content (see the top of the file). */
+struct pending_file {
+    struct yam_event ev;         /* its strings point to the copies below */
+    struct proc_key actor, parent;
+    bool has_actor, has_parent;
+    uint64_t due_ns;             /* CLOCK_BOOTTIME */
+    int fd;                      /* the file, open */
+    char *path, *prev_path, *link_target;
+};
 
 struct pipeline {
     struct pipeline_options opt;
@@ -50,6 +71,9 @@ struct pipeline {
     char path[YS_PATH_MAX + 1];  /* scratch for paths */
     char path2[YS_PATH_MAX + 1];
     uint8_t lazy_rec[YS_RECORD_MAX] __attribute__((aligned(8))); /* holds a struct ys_exec */
+    struct pending_file pending[SNIPPET_PENDING_MAX]; /* oldest first */
+    unsigned npending;
+    char snippet[SNIPPET_MAX];
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -188,6 +212,7 @@ static void set_ids(struct proc_entry *e, const struct ys_task *t)
 }
 
 static void apply_exec(struct pipeline *p, struct proc_entry *e, const struct ys_exec *x, size_t len);
+static void release_writer(struct pipeline *p, const struct proc_entry *e);
 
 /* Completes e from /proc when the process still runs with the same start
  * time, and reports it once as a ProcessSnapshot. */
@@ -446,6 +471,8 @@ static void on_proc_exit(struct pipeline *p, const struct ys_exit *x, size_t len
         e->pstart_ticks = to_ticks(p, x->h.task.pstart_ns);
         proctable_touch(e);
     }
+    if (p->npending)
+        release_writer(p, e); /* it finished writing: before its exit */
     parent = parent_of(p, e);
     ev.time_ns = to_utc(p, x->h.ts_ns);
     ev.table = YAM_PROCESS;
@@ -459,6 +486,124 @@ static void on_proc_exit(struct pipeline *p, const struct ys_exit *x, size_t len
     ev.exit_signal = (int)(x->exit_code & 0x7f);
     emit(p, &ev);
     proctable_mark_exited(p->procs, e, x->h.ts_ns);
+}
+
+/* ------------------------------------------------------------------ pending file events */
+
+static void pending_clear(struct pending_file *q)
+{
+    if (q->fd >= 0)
+        close(q->fd);
+    free(q->path);
+    free(q->prev_path);
+    free(q->link_target);
+}
+
+/* Reads the content of pending event i, emits it, and removes it. */
+static void release_pending(struct pipeline *p, unsigned i)
+{
+    struct pending_file *q = &p->pending[i];
+    struct yam_file_info *fi = &q->ev.u.file;
+    size_t len = 0;
+    bool more = false;
+
+    /* the processes again: entries may have moved since the record */
+    q->ev.actor = q->has_actor ? proctable_get(p->procs, q->actor.pid, q->actor.start_ticks) : NULL;
+    q->ev.actor_parent = q->has_parent ? proctable_get(p->procs, q->parent.pid, q->parent.start_ticks) : NULL;
+    if (q->fd >= 0 && snippet_read(q->fd, p->snippet, &len, &more) == 0) {
+        fi->snippet = p->snippet;
+        fi->snippet_len = len;
+        fi->snippet_truncated = more;
+        p->stats.snippets++;
+    } else {
+        p->stats.snippets_unread++;
+    }
+    emit(p, &q->ev);
+    pending_clear(q);
+    memmove(&p->pending[i], &p->pending[i + 1], (p->npending - i - 1) * sizeof(*q));
+    p->npending--;
+}
+
+/* Emits the pending events that are due at now_ns (CLOCK_BOOTTIME). */
+static void release_due(struct pipeline *p, uint64_t now_ns)
+{
+    while (p->npending && p->pending[0].due_ns <= now_ns)
+        release_pending(p, 0);
+}
+
+/* Emits the pending events whose writer is e (it exited). */
+static void release_writer(struct pipeline *p, const struct proc_entry *e)
+{
+    for (unsigned i = 0; i < p->npending;) {
+        const struct pending_file *q = &p->pending[i];
+        if (q->has_actor && q->actor.pid == e->key.pid && q->actor.start_ticks == e->key.start_ticks)
+            release_pending(p, i);
+        else
+            i++;
+    }
+}
+
+static char *dup_opt(const char *s, bool *failed)
+{
+    char *c;
+    if (!s)
+        return NULL;
+    c = strdup(s);
+    if (!c)
+        *failed = true;
+    return c;
+}
+
+/* Keeps the file event ev of record f until its content can be read. When
+ * the file cannot be opened the event goes out at once, without content. */
+static void hold_for_snippet(struct pipeline *p, struct yam_event *ev, const struct ys_file *f)
+{
+    struct yam_file_info *fi = &ev->u.file;
+    struct pending_file *q;
+    bool failed = false;
+    int fd;
+
+    fd = snippet_open(p->read_proc ? p->proc_root : NULL, f->h.task.tgid, f->h.task.ppid, fi->path, f->ino, f->dev);
+    if (fd < 0) {
+        p->stats.snippets_unread++;
+        emit(p, ev);
+        return;
+    }
+    if (p->npending == SNIPPET_PENDING_MAX)
+        release_pending(p, 0);
+    q = &p->pending[p->npending];
+    memset(q, 0, sizeof(*q));
+    q->fd = fd;
+    q->ev = *ev;
+    q->due_ns = f->h.ts_ns + SNIPPET_DELAY_NS;
+    q->path = dup_opt(fi->path, &failed);
+    q->prev_path = dup_opt(fi->prev_path, &failed);
+    q->link_target = dup_opt(fi->link_target, &failed);
+    if (failed) {
+        pending_clear(q);
+        p->stats.snippets_unread++;
+        emit(p, ev);
+        return;
+    }
+    q->ev.u.file.path = q->path;
+    q->ev.u.file.prev_path = q->prev_path;
+    q->ev.u.file.link_target = q->link_target;
+    if (ev->actor) {
+        q->actor = ev->actor->key;
+        q->has_actor = true;
+    }
+    if (ev->actor_parent) {
+        q->parent = ev->actor_parent->key;
+        q->has_parent = true;
+    }
+    q->ev.actor = q->ev.actor_parent = NULL;
+    p->npending++;
+}
+
+void pipeline_flush(struct pipeline *p)
+{
+    while (p->npending)
+        release_pending(p, 0);
 }
 
 /* ------------------------------------------------------------------ files */
@@ -542,6 +687,12 @@ static void on_file(struct pipeline *p, const struct ys_file *f, size_t len)
     fi->tag = pathclass_lookup(fi->path).tag;
     if (!fi->tag && fi->prev_path)
         fi->tag = pathclass_lookup(fi->prev_path).tag;
+    if (p->opt.file_snippets && !fi->is_dir && !fi->link_type &&
+        (f->h.type == YS_FILE_CREATE || f->h.type == YS_FILE_MODIFY || f->h.type == YS_FILE_RENAME) &&
+        snippet_wanted(fi->path, pathclass_lookup(fi->path).tag)) {
+        hold_for_snippet(p, &ev, f);
+        return;
+    }
     emit(p, &ev);
 }
 
@@ -744,6 +895,8 @@ void pipeline_on_record(void *ctx, const void *rec, size_t len)
     }
     len = h->size;
     p->stats.records[h->type]++;
+    if (p->npending && p->pending[0].due_ns <= h->ts_ns)
+        release_due(p, h->ts_ns);
     switch (h->type) {
     case YS_PROC_EXEC: on_proc_exec(p, rec, len); break;
     case YS_PROC_FORK: on_proc_fork(p, rec, len); break;
@@ -828,6 +981,8 @@ void pipeline_tick(struct pipeline *p)
     uint64_t now = clock_ns(CLOCK_BOOTTIME);
 
     measure_offset(p);
+    /* before the expiry: the pending events' processes are looked up again */
+    release_due(p, now);
     proctable_expire(p->procs, now, p->opt.exited_keep_ns);
     if (p->read_proc && now - p->last_reap_ns >= REAP_INTERVAL_NS) {
         proctable_reap(p->procs, proc_alive, p, now);
@@ -917,6 +1072,8 @@ void pipeline_free(struct pipeline *p)
 {
     if (!p)
         return;
+    for (unsigned i = 0; i < p->npending; i++)
+        pending_clear(&p->pending[i]); /* not emitted: pipeline_flush() does that */
     proctable_free(p->procs);
     usercache_free(p->users);
     free(p);

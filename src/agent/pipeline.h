@@ -41,6 +41,9 @@ struct pipeline_options {
     const char *device_name;     /* DeviceName; NULL: the host name */
     uint32_t proctable_max;      /* 0: default (65536) */
     uint64_t exited_keep_ns;     /* how long exited processes stay; 0: 60 s */
+    bool file_snippets;          /* read FileContentSnippet (snippet.h; needs proc_root); events
+                                  * that get one are emitted when their writer exits or
+                                  * SNIPPET_DELAY_NS after the write, whichever is first */
     struct pipeline_enrichers enrich;
 };
 
@@ -49,6 +52,8 @@ struct pipeline_stats {
     uint64_t bad_records;          /* refused: short, wrong version, unknown type */
     uint64_t events;               /* events handed to the output */
     uint64_t lazy_fills;           /* processes completed from /proc */
+    uint64_t snippets;             /* file events sent with their content */
+    uint64_t snippets_unread;      /* ... wanted, but the file could not be read (gone, replaced, not regular) */
 };
 
 /* Creates a pipeline that calls out(out_ctx, ev) for each event. */
@@ -74,8 +79,12 @@ void pipeline_agent_started(struct pipeline *p, const char *backend, const char 
 
 /* Periodic upkeep (call about once a second): clock offset, expiry of
  * exited processes, reaping of processes whose exit was missed, cache
- * refreshes. */
+ * refreshes, file events whose content snippet is due. */
 void pipeline_tick(struct pipeline *p);
+
+/* Emits every file event still waiting for its content snippet, reading
+ * the content now (at shutdown, before the last flush of the output). */
+void pipeline_flush(struct pipeline *p);
 
 /* UTC minus CLOCK_BOOTTIME, in ns, as last measured. */
 int64_t pipeline_boot_offset(const struct pipeline *p);
