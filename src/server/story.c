@@ -224,9 +224,13 @@ static bool names(const struct story_ev *e, unsigned id, const char *uid)
 
 /* ------------------------------------------------------------------ lines */
 
-static void add_line(struct story *s, struct snode *n, int64_t ts, const struct story_words *w)
+static void add_line(struct story *s, struct snode *n, int64_t ts, const struct story_words *in)
 {
+    struct story_words clean = *in, *w = &clean;
     struct sline *l;
+
+    /* pieces of agents' text are in it: no control character leaves here */
+    story_words_shorten(in->text, STORY_LINE_MAX - 1, clean.text, sizeof(clean.text));
 
     if (w->merge_key) {
         for (size_t i = 0; i < n->nlines; i++) {
@@ -624,32 +628,35 @@ static void describe_end(struct story *s)
 {
     const struct snode *r = &s->nodes[s->root_idx];
     const char *fn = r->file_name ? r->file_name : "?";
+    char raw[sizeof(s->end_text)];
 
     if (strcmp(s->end, "ssh-session") == 0) {
         if (r->login_user && r->login_ip)
-            snprintf(s->end_text, sizeof(s->end_text), "an SSH session of %.32s from %.64s", r->login_user,
+            snprintf(raw, sizeof(raw), "an SSH session of %.32s from %.64s", r->login_user,
                      r->login_ip);
         else
-            snprintf(s->end_text, sizeof(s->end_text), "an SSH session (sshd, pid %u)", r->pid);
+            snprintf(raw, sizeof(raw), "an SSH session (sshd, pid %u)", r->pid);
     } else if (strcmp(s->end, "cron") == 0) {
-        snprintf(s->end_text, sizeof(s->end_text), "started by cron (%.64s)", fn);
+        snprintf(raw, sizeof(raw), "started by cron (%.64s)", fn);
     } else if (strcmp(s->end, "init") == 0) {
-        snprintf(s->end_text, sizeof(s->end_text), "started by init (pid 1, %.64s)", fn);
+        snprintf(raw, sizeof(raw), "started by init (pid 1, %.64s)", fn);
     } else if (strcmp(s->end, "service-manager") == 0) {
-        snprintf(s->end_text, sizeof(s->end_text), "started by the service manager (%.64s, pid %u)", fn, r->pid);
+        snprintf(raw, sizeof(raw), "started by the service manager (%.64s, pid %u)", fn, r->pid);
     } else if (strcmp(s->end, "container-runtime") == 0) {
-        snprintf(s->end_text, sizeof(s->end_text), "started by a container runtime (%.64s)", fn);
+        snprintf(raw, sizeof(raw), "started by a container runtime (%.64s)", fn);
     } else if (strcmp(s->end, "console-login") == 0) {
-        snprintf(s->end_text, sizeof(s->end_text), "a console login (%.64s)", fn);
+        snprintf(raw, sizeof(raw), "a console login (%.64s)", fn);
     } else if (strcmp(s->end, "limit") == 0) {
-        snprintf(s->end_text, sizeof(s->end_text), "the ancestry goes on beyond %u processes (the limit)",
+        snprintf(raw, sizeof(raw), "the ancestry goes on beyond %u processes (the limit)",
                  s->lim.max_ancestors);
     } else if (strcmp(s->end, "loop") == 0) {
-        snprintf(s->end_text, sizeof(s->end_text), "the recorded ancestry loops back on itself (damaged or forged events)");
+        snprintf(raw, sizeof(raw), "the recorded ancestry loops back on itself (damaged or forged events)");
     } else {
-        snprintf(s->end_text, sizeof(s->end_text), "the parent of %.64s (pid %u) is not recorded", fn, r->pid);
+        snprintf(raw, sizeof(raw), "the parent of %.64s (pid %u) is not recorded", fn, r->pid);
     }
+    story_words_shorten(raw, sizeof(s->end_text) - 1, s->end_text, sizeof(s->end_text));
 }
+
 
 /* Drops the lines and children of n outside the story's window. */
 static void trim_to_window(struct story *s, struct snode *n)

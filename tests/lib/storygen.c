@@ -305,6 +305,30 @@ size_t storygen_attack(struct tlv_buf *out, uint64_t first_seq, uint64_t t0_ns)
     return g.count;
 }
 
+void storygen_file(struct tlv_buf *out, uint64_t seq, uint64_t ts, const char *action, unsigned pid, unsigned ticks,
+                   unsigned ppid, unsigned pticks, const char *path, const char *tag, const char *snippet,
+                   size_t snippet_len)
+{
+    struct tlv_buf rec;
+    char uid[48], puid[48];
+
+    tlv_init(&rec);
+    snprintf(uid, sizeof(uid), STORYGEN_BOOT "-%u-%u", pid, ticks);
+    snprintf(puid, sizeof(puid), STORYGEN_BOOT "-%u-%u", ppid, pticks);
+    begin(&rec, seq, ts, "file", action, "ebpf");
+    tlv_put_uint(&rec, F_IP_ID, pid);
+    tlv_put_cstr_opt(&rec, F_IP_UNIQUE_ID, uid);
+    tlv_put_cstr_opt(&rec, F_IP_FILE_NAME, "bash");
+    tlv_put_cstr_opt(&rec, F_IP_PARENT_UNIQUE_ID, puid);
+    tlv_put_cstr_opt(&rec, F_FILE_NAME, file_name_of(path));
+    tlv_put_cstr_opt(&rec, F_FOLDER_PATH, path);
+    tlv_put_cstr_opt(&rec, F_LOCATION_TAG, tag);
+    if (snippet)
+        tlv_put_str(&rec, F_FILE_CONTENT_SNIPPET, snippet, snippet_len);
+    finish(out, &rec);
+    tlv_free(&rec);
+}
+
 void storygen_process(struct tlv_buf *out, uint64_t seq, uint64_t ts, const char *action, unsigned pid,
                       unsigned ticks, unsigned ppid, unsigned pticks, const char *image, const char *cmdline)
 {

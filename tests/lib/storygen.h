@@ -60,4 +60,11 @@ size_t storygen_attack(struct tlv_buf *out, uint64_t first_seq, uint64_t t0_ns);
 void storygen_process(struct tlv_buf *out, uint64_t seq, uint64_t ts, const char *action, unsigned pid,
                       unsigned ticks, unsigned ppid, unsigned pticks, const char *image, const char *cmdline);
 
+/* Appends a file event (action, path, LocationTag tag, snippet of
+ * snippet_len bytes or NULL) done by process pid/ticks, whose parent is
+ * ppid/pticks. For hostile content. */
+void storygen_file(struct tlv_buf *out, uint64_t seq, uint64_t ts, const char *action, unsigned pid, unsigned ticks,
+                   unsigned ppid, unsigned pticks, const char *path, const char *tag, const char *snippet,
+                   size_t snippet_len);
+
 #endif

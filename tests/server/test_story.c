@@ -515,6 +515,66 @@ static void forged_loop_ends(void)
     json_decref(s);
 }
 
+/* What an attacker controls (command lines, file contents, paths) holds
+ * control characters, invalid UTF-8, NUL bytes and megabytes: the story is
+ * still valid JSON with bounded lines. */
+static void hostile_strings(void)
+{
+    static const char *const tags[] = {"persistence:cron", "persistence:systemd", "persistence:ssh-key",
+                                       "security:sudoers", "agent:config", "history", "log", "security:pam"};
+    static char big[300000];
+    struct tlv_buf recs;
+    char err[256], cmd[2048];
+    uint64_t seq = 1, ts = storygen_t0;
+    unsigned seed = 12345;
+    int rc;
+    json_t *s, *n, *l;
+    size_t i, j, nfiles = 0;
+
+    CHECK(open_store());
+    tlv_init(&recs);
+    for (i = 0; i < sizeof(big); i++) {
+        seed = seed * 1103515245u + 12345u;
+        big[i] = (char)(seed >> 16); /* every byte value, NUL included */
+    }
+    memcpy(big, "@reboot root ", 13);
+    for (i = 0; i < 300; i++) { /* lines of cron entries with escape sequences */
+        static const char entry[] = "\n* * * * * \x1b[31m /bin/x\n";
+        memcpy(big + 100 + i * 97, entry, sizeof(entry) - 1);
+    }
+    memset(cmd, 'A', sizeof(cmd) - 1);
+    cmd[sizeof(cmd) - 1] = '\0';
+    {
+        static const char head[] = "systemctl stop \x1b]0;pwned\x07 ";
+        memcpy(cmd, head, sizeof(head) - 1);
+    }
+    storygen_process(&recs, seq++, ts++, "ProcessCreated", 900, 90, 1, 5, "/usr/bin/systemctl", cmd);
+    for (i = 0; i < 200; i++) {
+        char path[64];
+        size_t len = 1 + (i * 7919) % 200000;
+        snprintf(path, sizeof(path), "/etc/x\x01y/%zu\xff\xfe", i);
+        storygen_file(&recs, seq++, ts += 1000, i % 2 ? "FileModified" : "FileCreated", 900, 90, 1, 5, path,
+                      tags[i % (sizeof(tags) / sizeof(tags[0]))], big + (i * 131) % 1000, len);
+    }
+    CHECK(!recs.failed && store_records(DEV, 1, seq - 1, &recs));
+    tlv_free(&recs);
+    s = story_of(DEV, STORYGEN_BOOT "-900-90", 0, NULL, &rc, err, sizeof(err));
+    CHECK_MSG(s, "story_build: %d %s", rc, err); /* parsed: valid JSON */
+    n = node(s, STORYGEN_BOOT "-900-90");
+    CHECK(n);
+    json_array_foreach(json_object_get(n, "lines"), i, l) {
+        const char *t = nstr(l, "text");
+        CHECK_INT(strlen(t), <, 480);
+        for (j = 0; t[j]; j++)
+            CHECK_MSG((unsigned char)t[j] >= 0x20 && t[j] != 0x7f, "control byte in \"%s\"", t);
+        nfiles += strcmp(nstr(l, "kind"), "file") == 0;
+    }
+    CHECK_INT(nfiles, >, 0);
+    CHECK_INT(json_array_size(json_object_get(n, "lines")), <=, STORY_DEFAULT_MAX_LINES);
+    CHECK(json_is_true(json_object_get(s, "truncated"))); /* 200 files > 40 lines */
+    json_decref(s);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
@@ -527,6 +587,7 @@ int main(int argc, char **argv)
         {"wide_tree_is_bounded", wide_tree_is_bounded},
         {"deep_chain_is_bounded", deep_chain_is_bounded},
         {"forged_loop_ends", forged_loop_ends},
+        {"hostile_strings", hostile_strings},
         {NULL, NULL},
     };
     check_set_teardown(teardown);
