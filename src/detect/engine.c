@@ -566,8 +566,31 @@ struct tctx {
     const uint8_t *derived;    /* per field id: a value the schema derives */
 };
 
+/* Program names that a large share of process events carry (shells and
+ * interpreters run everything else): a literal naming one is indexed only
+ * when a rule offers nothing better, because as the key of an AND it makes
+ * the rule a candidate for most events. */
+static bool trig_common_program(const struct trig *t)
+{
+    static const char *const common[] = {"/sh", "/bash", "/dash", "/zsh", "/ksh", "/mksh", "/busybox",
+                                         "/python", "/python3", "/perl", "/env", NULL};
+    for (const char *const *c = common; *c; c++) {
+        size_t n = strlen(*c);
+        /* endswith /bash; Image: /usr/bin/bash; FileName: bash */
+        if (t->kind == TRIG_SUFFIX && t->len == n && memcmp(t->lit, *c, n) == 0)
+            return true;
+        if (t->kind == TRIG_EXACT && t->len >= n && memcmp(t->lit + t->len - n, *c, n) == 0)
+            return true;
+        if (t->kind == TRIG_EXACT && t->len == n - 1 && memcmp(t->lit, *c + 1, n - 1) == 0)
+            return true;
+    }
+    return false;
+}
+
 static uint32_t tscore(const struct trig *t)
 {
+    if (trig_common_program(t))
+        return 1;
     return pattern_trig_score(t->kind, t->len);
 }
 
