@@ -7,6 +7,13 @@
  * twice) and after its result was accepted. It is compacted to the newest
  * JOURNAL_KEEP ids when it passes JOURNAL_MAX_LINES lines (ids grow, so
  * the newest are the ones the server may still send).
+ *
+ * Progress: before a command runs, the command thread tells the server it
+ * started (one short POST .../progress, whose answer also says whether the
+ * command was cancelled meanwhile). While it runs, handlers hand reports
+ * to command_progress(), which keeps only the newest one for a sender
+ * thread of its own; the sender posts at most one per second and remembers
+ * when an answer says "cancel", which command_cancelled() reads.
  */
 #include "agent/commands.h"
 
@@ -26,6 +33,7 @@
 
 #include "agent/agentconf.h"
 #include "agent/channel.h"
+#include "agent/quarantine.h"
 #include "agent/uploader.h"
 #include "common/log.h"
 
@@ -36,6 +44,9 @@
 #define MAX_COMMANDS 100
 #define MAX_TYPE_LEN 64
 #define MAX_ERROR_LEN 4000
+#define MAX_PROGRESS_BYTES 4096
+#define PROGRESS_INTERVAL_MS 1000
+#define PROGRESS_TIMEOUT_S 10
 
 /* ------------------------------------------------------------ command types */
 
@@ -62,6 +73,9 @@ static int run_ping(const struct command *cmd, struct jsonw *out, char *err, siz
 /* Every command type this agent runs. A new type: a handler and a line. */
 static const struct command_handler handlers[] = {
     {"ping", run_ping},
+    {"quarantine_file", quarantine_cmd_file},
+    {"restore_file", quarantine_cmd_restore},
+    {"quarantine_list", quarantine_cmd_list},
     {NULL, NULL},
 };
 
@@ -327,7 +341,106 @@ struct commands {
     pthread_t thread;
     void *curl;
     uint64_t rng;
+    /* progress: the newest unsent report, under pmu */
+    pthread_t sender;
+    bool sender_started;
+    pthread_mutex_t pmu;
+    pthread_cond_t pcond;
+    char *pending;        /* JSON object text, owned */
+    int64_t pending_id;
+    bool pstop;
+    void *pcurl;          /* the sender's handle */
+    int64_t cancel_id;    /* the command the server asked to stop (atomic) */
 };
+
+/* ------------------------------------------------------------ progress */
+
+/* Posts one progress report of command id with *handle; returns whether
+ * the answer asks to cancel it. Best effort: failures are only logged at
+ * debug level. */
+static bool post_progress(struct commands *cm, void **handle, int64_t id, const char *text)
+{
+    struct https_reply rp;
+    char path[96];
+    json_t *root = NULL;
+    bool cancel = false;
+    int e;
+
+    snprintf(path, sizeof(path), "/api/v1/agent/commands/%" PRId64 "/progress", id);
+    e = channel_call(cm->c, handle, "POST", path, "application/json", text, strlen(text), PROGRESS_TIMEOUT_S, &rp);
+    if (!e && rp.status == 200 && rp.body)
+        root = json_loadb(rp.body, rp.len, 0, NULL);
+    else
+        log_debug("progress of command %" PRId64 " not delivered (%ld: %s)", id, rp.status, rp.error);
+    cancel = json_is_true(json_object_get(root, "cancel"));
+    if (cancel)
+        __atomic_store_n(&cm->cancel_id, id, __ATOMIC_RELAXED);
+    json_decref(root);
+    https_reply_free(&rp);
+    return cancel;
+}
+
+static void *progress_sender(void *arg)
+{
+    struct commands *cm = arg;
+
+    for (;;) {
+        char *text;
+        int64_t id;
+
+        pthread_mutex_lock(&cm->pmu);
+        while (!cm->pending && !cm->pstop)
+            pthread_cond_wait(&cm->pcond, &cm->pmu);
+        if (cm->pstop) {
+            pthread_mutex_unlock(&cm->pmu);
+            break;
+        }
+        text = cm->pending;
+        id = cm->pending_id;
+        cm->pending = NULL;
+        pthread_mutex_unlock(&cm->pmu);
+        post_progress(cm, &cm->pcurl, id, text);
+        free(text);
+        if (!channel_sleep(cm->c, PROGRESS_INTERVAL_MS))
+            break;
+    }
+    return NULL;
+}
+
+void command_progress(const struct command *cmd, const char *json_object_text)
+{
+    struct commands *cm = cmd ? cmd->owner : NULL;
+    size_t len = json_object_text ? strlen(json_object_text) : 0;
+    json_t *obj;
+    char *copy;
+
+    if (!cm)
+        return;
+    obj = len && len <= MAX_PROGRESS_BYTES ? json_loadb(json_object_text, len, 0, NULL) : NULL;
+    if (!json_is_object(obj)) {
+        log_warn("command %" PRId64 " (%s): a progress report must be a JSON object of at most %d bytes; dropped",
+                 cmd->id, cmd->type, MAX_PROGRESS_BYTES);
+        json_decref(obj);
+        return;
+    }
+    json_decref(obj);
+    copy = strdup(json_object_text);
+    if (!copy)
+        return;
+    pthread_mutex_lock(&cm->pmu);
+    free(cm->pending); /* only the newest matters */
+    cm->pending = copy;
+    cm->pending_id = cmd->id;
+    pthread_cond_signal(&cm->pcond);
+    pthread_mutex_unlock(&cm->pmu);
+}
+
+bool command_cancelled(const struct command *cmd)
+{
+    return cmd && cmd->owner && __atomic_load_n(&cmd->owner->cancel_id, __ATOMIC_RELAXED) == cmd->id;
+}
+
+/* ------------------------------------------------------------ the command thread */
 
 static void note_run(struct channel_status *st, void *ctx)
 {
@@ -431,9 +544,20 @@ static void handle(struct commands *cm, json_t *item)
         cmd.id = id;
         cmd.type = json_string_value(jtype);
         cmd.args = jargs;
-        log_info("running command %" PRId64 " (%s)", id, cmd.type);
-        commands_execute(&cmd, &result);
-        channel_update(cm->c, note_run, NULL);
+        cmd.owner = cm;
+        if (post_progress(cm, &cm->curl, id, "{\"message\":\"started\"}")) {
+            log_info("command %" PRId64 " (%s) was cancelled before it started", id, cmd.type);
+            jsonw_object_begin(&result);
+            jsonw_kv_str(&result, "status", "failed");
+            jsonw_key(&result, "output");
+            jsonw_null(&result);
+            jsonw_kv_str(&result, "error", "cancelled before it started");
+            jsonw_object_end(&result);
+        } else {
+            log_info("running command %" PRId64 " (%s)", id, cmd.type);
+            commands_execute(&cmd, &result);
+            channel_update(cm->c, note_run, NULL);
+        }
     }
     if (!jsonw_failed(&result) && post_result(cm, id, &result)) {
         if (command_journal_mark(cm->journal, id, COMMAND_DONE) != 0)
@@ -482,6 +606,23 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* Stops and joins the progress sender (when it runs) and drops what it
+ * had not sent. */
+static void stop_sender(struct commands *cm)
+{
+    pthread_mutex_lock(&cm->pmu);
+    cm->pstop = true;
+    pthread_cond_signal(&cm->pcond);
+    pthread_mutex_unlock(&cm->pmu);
+    if (cm->sender_started)
+        pthread_join(cm->sender, NULL);
+    cm->sender_started = false;
+    free(cm->pending);
+    cm->pending = NULL;
+    https_handle_free(cm->pcurl);
+    cm->pcurl = NULL;
+}
+
 int commands_start(struct commands **out, struct channel *c, const char *state_dir, char *err, size_t errlen)
 {
     struct commands *cm = calloc(1, sizeof(*cm));
@@ -494,6 +635,8 @@ int commands_start(struct commands **out, struct channel *c, const char *state_d
         return -ENOMEM;
     }
     cm->c = c;
+    pthread_mutex_init(&cm->pmu, NULL);
+    pthread_cond_init(&cm->pcond, NULL);
     if (getrandom(&cm->rng, sizeof(cm->rng), GRND_NONBLOCK) != (ssize_t)sizeof(cm->rng))
         cm->rng = (uint64_t)time(NULL);
     if (mkdir(state_dir, 0700) != 0 && errno != EEXIST) {
@@ -505,6 +648,12 @@ int commands_start(struct commands **out, struct channel *c, const char *state_d
     e = command_journal_open(&cm->journal, path, err, errlen);
     if (e)
         goto fail;
+    e = -pthread_create(&cm->sender, NULL, progress_sender, cm);
+    if (e) {
+        snprintf(err, errlen, "cannot start the progress thread: %s", strerror(-e));
+        goto fail;
+    }
+    cm->sender_started = true;
     e = -pthread_create(&cm->thread, NULL, run, cm);
     if (e) {
         snprintf(err, errlen, "cannot start the command thread: %s", strerror(-e));
@@ -513,7 +662,10 @@ int commands_start(struct commands **out, struct channel *c, const char *state_d
     *out = cm;
     return 0;
 fail:
+    stop_sender(cm);
     command_journal_free(cm->journal);
+    pthread_mutex_destroy(&cm->pmu);
+    pthread_cond_destroy(&cm->pcond);
     free(cm);
     return e;
 }
@@ -524,7 +676,10 @@ void commands_stop(struct commands *cm)
         return;
     channel_stop(cm->c);
     pthread_join(cm->thread, NULL);
+    stop_sender(cm);
     https_handle_free(cm->curl);
     command_journal_free(cm->journal);
+    pthread_mutex_destroy(&cm->pmu);
+    pthread_cond_destroy(&cm->pcond);
     free(cm);
 }

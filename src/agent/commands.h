@@ -10,6 +10,9 @@
  * know gets a failed result saying this agent version does not support it.
  * A command that was started but whose result was never posted (the agent
  * stopped in between) is not run again: it gets a failed result saying so.
+ * Before a command runs the server is told it started (which also tells
+ * the agent when it was cancelled meanwhile); long handlers report their
+ * progress with command_progress() and look at command_cancelled().
  */
 #ifndef YAMORI_AGENT_COMMANDS_H
 #define YAMORI_AGENT_COMMANDS_H
@@ -23,12 +26,33 @@
 struct channel;
 struct json_t;
 
+struct commands;
+
 /* One command as the server sent it (valid during the handler's call). */
 struct command {
     int64_t id;
     const char *type;
-    struct json_t *args; /* an object (empty when none was given) */
+    struct json_t *args;    /* an object (empty when none was given) */
+    struct commands *owner; /* the command thread running it; NULL when run outside it (tests) */
 };
+
+/* Reports the progress of a long command to the server (docs/wire.md,
+ * "Progress"): json_object_text is one JSON object such as
+ * {"files": 120, "bytes": 5242880, "percent": 12.5, "message": "/usr/lib"}
+ * (at most 4 KiB; "files", "bytes": counts, "percent": 0..100, "message":
+ * text; other members are kept as they are). Handlers may call it as often
+ * as they like from the thread running cmd: it never blocks on the
+ * network — the newest report is handed to a sender thread that posts at
+ * most one per second (older unsent ones are dropped), best effort. A
+ * malformed report is dropped with a warning. Does nothing when cmd runs
+ * outside the command thread. */
+void command_progress(const struct command *cmd, const char *json_object_text);
+
+/* Whether the server asked to stop cmd (a person cancelled its action).
+ * Learnt from the answers to progress reports, so a long handler calls
+ * command_progress() now and then and stops, returning -ECANCELED, when
+ * this turns true. Never blocks. */
+bool command_cancelled(const struct command *cmd);
 
 /* Runs cmd and writes its output (one JSON value) into out. Returns 0 when
  * it succeeded, or -errno with a message for a person in err. */
@@ -58,8 +82,6 @@ enum command_state command_journal_state(const struct command_journal *j, int64_
 /* Records a state durably (appended and synced; the file is compacted to
  * the newest ids when it grows). Returns 0 or -errno. */
 int command_journal_mark(struct command_journal *j, int64_t id, enum command_state st);
-
-struct commands;
 
 /* Starts the thread; the journal lives at <state_dir>/commands.journal.
  * The channel must outlive it. Returns 0 or -errno with err. */

@@ -44,6 +44,8 @@
 #define MAX_RESULT_BYTES (256 * 1024)
 #define MAX_ERROR_LEN 4096
 #define MAX_LIST 1000
+#define MAX_PROGRESS_BYTES 4096
+#define MAX_PROGRESS_MESSAGE 512
 
 struct waiter {
     char device_id[40]; /* as in struct principal */
@@ -250,6 +252,14 @@ static void write_command(struct jsonw *w, const struct store_command *c)
         jsonw_str(w, c->error);
     else
         jsonw_null(w);
+    jsonw_key(w, "progress");
+    if (c->progress_json)
+        jsonw_raw(w, c->progress_json, strlen(c->progress_json));
+    else
+        jsonw_null(w);
+    devices_kv_time(w, "progress_time", c->progress_ms);
+    devices_kv_time(w, "expires", c->expires_ms);
+    devices_kv_time(w, "cancel_requested", c->cancel_ms);
     jsonw_object_end(w);
 }
 
@@ -516,6 +526,86 @@ out:
     json_decref(body);
 }
 
+/* Checks a progress report: an object whose known members have their
+ * types. 0 or -EINVAL with a sentence. */
+static int check_progress(json_t *body, char *err, size_t errlen)
+{
+    static const char *const counts[] = {"files", "bytes"};
+    json_t *percent = json_object_get(body, "percent"), *message = json_object_get(body, "message");
+
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        json_t *v = json_object_get(body, counts[i]);
+        if (v && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+            snprintf(err, errlen, "%s: must be a count (an integer >= 0)", counts[i]);
+            return -EINVAL;
+        }
+    }
+    if (percent && (!json_is_number(percent) || json_number_value(percent) < 0 || json_number_value(percent) > 100)) {
+        snprintf(err, errlen, "percent: must be a number from 0 to 100");
+        return -EINVAL;
+    }
+    if (message &&
+        (!json_is_string(message) || !devices_valid_text(json_string_value(message), MAX_PROGRESS_MESSAGE))) {
+        snprintf(err, errlen, "message: must be text of 1 to %d bytes without control characters",
+                 MAX_PROGRESS_MESSAGE);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* POST /api/v1/agent/commands/:id/progress {"files", "bytes", "percent", "message", ...} */
+static void agent_progress(struct http_request *rq, struct http_response *rs)
+{
+    struct server *srv = http_server(rq);
+    const char *dev = http_principal(rq)->device_id;
+    enum store_command_status now_status = CMD_QUEUED;
+    bool first = false, cancel = false;
+    char *text = NULL, why[200];
+    json_t *body;
+    int64_t id;
+    int e;
+
+    body = http_json_body(rq, rs);
+    if (!body)
+        goto out;
+    if (!command_id_param(rq, rs, "id", &id))
+        goto out;
+    if (!json_is_object(body)) {
+        http_error(rs, 400, "a progress report must be a JSON object");
+        goto out;
+    }
+    if (check_progress(body, why, sizeof(why)) != 0) {
+        http_error(rs, 400, "%s", why);
+        goto out;
+    }
+    text = json_dumps(body, JSON_COMPACT);
+    if (!text) {
+        http_error(rs, 500, "out of memory");
+        goto out;
+    }
+    if (strlen(text) > MAX_PROGRESS_BYTES) {
+        http_error(rs, 413, "a progress report is at most %d bytes", MAX_PROGRESS_BYTES);
+        goto out;
+    }
+    e = store_command_progress(srv->store, dev, id, text, &first, &cancel, &now_status);
+    if (e == -ENOENT) {
+        http_error(rs, 404, "no command %lld for this device", (long long)id);
+        goto out;
+    }
+    if (e) {
+        http_error(rs, 500, "cannot record the progress (store error)");
+        goto out;
+    }
+    jsonw_object_begin(http_json(rs));
+    jsonw_kv_int(http_json(rs), "id", id);
+    jsonw_kv_str(http_json(rs), "status", store_command_status_name(now_status));
+    jsonw_kv_bool(http_json(rs), "cancel", cancel);
+    jsonw_object_end(http_json(rs));
+out:
+    free(text);
+    json_decref(body);
+}
+
 /* ------------------------------------------------------------------ people routes */
 
 /* POST /api/v1/devices/:id/commands {"type": "ping", "args": {}} */
@@ -656,6 +746,8 @@ static const struct route commands_routes[] = {
      "long poll for this device's commands (?wait=0..60)"},
     {HTTP_POST, "/api/v1/agent/commands/:id/result", ACCESS_DEVICE, ROLE_NONE, MAX_RESULT_BYTES, agent_result,
      "the result of a command"},
+    {HTTP_POST, "/api/v1/agent/commands/:id/progress", ACCESS_DEVICE, ROLE_NONE, MAX_PROGRESS_BYTES + 1024,
+     agent_progress, "progress of a running command (answers whether to cancel it)"},
     {HTTP_POST, "/api/v1/devices/:id/commands", ACCESS_USER, ROLE_RESPONDER, 0, create_command,
      "queue a command for a device"},
     {HTTP_GET, "/api/v1/devices/:id/commands", ACCESS_USER, ROLE_VIEWER, 0, list_commands, "a device's commands"},

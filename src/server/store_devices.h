@@ -175,6 +175,10 @@ struct store_command {
     char requested_by[64];
     char *output_json;     /* owned; NULL until a result */
     char *error;           /* owned; NULL when none */
+    int64_t expires_ms;    /* not handed out from then on while queued; 0 = never */
+    char *progress_json;   /* owned; the agent's last progress report, NULL when none */
+    int64_t progress_ms;   /* when it came (the first one: the command started) */
+    int64_t cancel_ms;     /* when stopping it was asked for while it was sent; 0 = never */
 };
 
 void store_command_clear(struct store_command *c);
@@ -190,6 +194,28 @@ void store_commands_free(struct store_command *v, size_t n);
  * Sets *id. */
 int store_command_create(struct store *st, const char *device_id, const char *type, const char *args_json,
                          const char *requested_by, size_t max_queued, int64_t *id);
+
+/* store_command_create with an expiry: from expires_ms on (0: never) the
+ * command is no longer handed out while it is queued (the caller, e.g.
+ * the action center, withdraws it with store_command_withdraw). */
+int store_command_create_until(struct store *st, const char *device_id, const char *type, const char *args_json,
+                               const char *requested_by, size_t max_queued, int64_t expires_ms, int64_t *id);
+
+/* Records a progress report (JSON object text) of a sent command of
+ * device_id. *first: it is the command's first report (it started);
+ * *cancel: stopping it was asked for; *status_now: its status (a report
+ * for a command no longer sent changes nothing). -ENOENT when the device
+ * has no such command or it was never handed out. */
+int store_command_progress(struct store *st, const char *device_id, int64_t id, const char *progress_json,
+                           bool *first, bool *cancel, enum store_command_status *status_now);
+
+/* Takes back a command of device_id: when still queued it fails now with
+ * error `why` and *withdrawn is set (it will never be handed out); when
+ * sent and request_stop, stopping it is asked for (cancel_ms, seen by the
+ * agent in its next progress answer); when done nothing changes.
+ * *status_now: its status after. 0, -ENOENT, -EIO. */
+int store_command_withdraw(struct store *st, const char *device_id, int64_t id, const char *why, bool request_stop,
+                           bool *withdrawn, enum store_command_status *status_now);
 
 /* Whether a command could be handed to the device now (queued, or sent
  * long ago without a result). A read; cheap. */

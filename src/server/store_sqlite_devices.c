@@ -74,6 +74,11 @@ static const struct store_migration devices_steps[] = {
         "CREATE INDEX device_commands_device ON device_commands (device_id, id);"
         "CREATE INDEX device_commands_open ON device_commands (device_id, id)"
         " WHERE status IN ('queued', 'sent');"},
+    /* the action center: expiry, progress, cancellation of commands */
+    {2, "ALTER TABLE device_commands ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE device_commands ADD COLUMN progress TEXT;"
+        "ALTER TABLE device_commands ADD COLUMN progress_ms INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE device_commands ADD COLUMN cancel_ms INTEGER NOT NULL DEFAULT 0;"},
     {0, NULL},
 };
 
@@ -826,7 +831,8 @@ void store_command_clear(struct store_command *c)
     free(c->args_json);
     free(c->output_json);
     free(c->error);
-    c->args_json = c->output_json = c->error = NULL;
+    free(c->progress_json);
+    c->args_json = c->output_json = c->error = c->progress_json = NULL;
 }
 
 void store_commands_free(struct store_command *v, size_t n)
@@ -839,7 +845,15 @@ void store_commands_free(struct store_command *v, size_t n)
 }
 
 #define COMMAND_COLUMNS                                                                                    \
-    "id, device_id, type, args, status, created_ms, sent_ms, completed_ms, attempts, requested_by, output, error"
+    "id, device_id, type, args, status, created_ms, sent_ms, completed_ms, attempts, requested_by, output, error," \
+    " expires_ms, progress, progress_ms, cancel_ms"
+
+/* What may be handed out now (?1 device, ?2 now - redelivery delay, ?3 max
+ * attempts, ?5 now): queued and not expired, or sent long ago without a
+ * result. */
+#define COMMAND_HANDABLE                                                                                   \
+    " (status = 'queued' AND (expires_ms = 0 OR expires_ms > ?5))"                                          \
+    " OR (status = 'sent' AND sent_ms <= ?2 AND attempts < ?3)"
 
 static int command_row(sqlite3_stmt *q, struct store_command *cmd)
 {
@@ -858,6 +872,10 @@ static int command_row(sqlite3_stmt *q, struct store_command *cmd)
     col_copy(q, 9, cmd->requested_by, sizeof(cmd->requested_by));
     cmd->output_json = col_dup(q, 10, NULL, &oom);
     cmd->error = col_dup(q, 11, NULL, &oom);
+    cmd->expires_ms = sqlite3_column_int64(q, 12);
+    cmd->progress_json = col_dup(q, 13, NULL, &oom);
+    cmd->progress_ms = sqlite3_column_int64(q, 14);
+    cmd->cancel_ms = sqlite3_column_int64(q, 15);
     if (oom) {
         store_command_clear(cmd);
         return -ENOMEM;
@@ -867,6 +885,12 @@ static int command_row(sqlite3_stmt *q, struct store_command *cmd)
 
 int store_command_create(struct store *st, const char *device_id, const char *type, const char *args_json,
                          const char *requested_by, size_t max_queued, int64_t *id)
+{
+    return store_command_create_until(st, device_id, type, args_json, requested_by, max_queued, 0, id);
+}
+
+int store_command_create_until(struct store *st, const char *device_id, const char *type, const char *args_json,
+                               const char *requested_by, size_t max_queued, int64_t expires_ms, int64_t *id)
 {
     struct store_conn *c = store_acquire(st, STORE_WRITE);
     sqlite3_stmt *q = NULL;
@@ -900,8 +924,8 @@ int store_command_create(struct store *st, const char *device_id, const char *ty
         goto out;
     }
     sqlite3_reset(q);
-    q = store_prepare(c, "INSERT INTO device_commands (device_id, type, args, status, created_ms, requested_by)"
-                         " VALUES (?, ?, ?, 'queued', ?, ?)");
+    q = store_prepare(c, "INSERT INTO device_commands (device_id, type, args, status, created_ms, requested_by,"
+                         " expires_ms) VALUES (?, ?, ?, 'queued', ?, ?, ?)");
     if (!q) {
         e = -EIO;
         goto out;
@@ -911,6 +935,7 @@ int store_command_create(struct store *st, const char *device_id, const char *ty
     sqlite3_bind_text(q, 3, args_json ? args_json : "{}", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 4, store_now_ms(st));
     sqlite3_bind_text(q, 5, requested_by ? requested_by : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 6, expires_ms > 0 ? expires_ms : 0);
     if (sqlite3_step(q) != SQLITE_DONE) {
         e = store_error(c, "queue a command");
         goto out;
@@ -936,7 +961,7 @@ int store_commands_pending(struct store *st, const char *device_id, bool *pendin
 
     *pending = false;
     q = store_prepare(c, "SELECT EXISTS (SELECT 1 FROM device_commands WHERE device_id = ?1"
-                         " AND (status = 'queued' OR (status = 'sent' AND sent_ms <= ?2 AND attempts < ?3)))");
+                         " AND (" COMMAND_HANDABLE "))");
     if (!q) {
         e = -EIO;
         goto out;
@@ -944,6 +969,7 @@ int store_commands_pending(struct store *st, const char *device_id, bool *pendin
     sqlite3_bind_text(q, 1, device_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 2, store_now_ms(st) - STORE_COMMAND_REDELIVER_MS);
     sqlite3_bind_int(q, 3, STORE_COMMAND_MAX_ATTEMPTS);
+    sqlite3_bind_int64(q, 5, store_now_ms(st));
     if (sqlite3_step(q) == SQLITE_ROW)
         *pending = sqlite3_column_int(q, 0) != 0;
     else
@@ -980,8 +1006,7 @@ int store_commands_claim(struct store *st, const char *device_id, size_t max, st
     if (e)
         goto out;
     q = store_prepare(c, "SELECT " COMMAND_COLUMNS " FROM device_commands WHERE device_id = ?1"
-                         " AND (status = 'queued' OR (status = 'sent' AND sent_ms <= ?2 AND attempts < ?3))"
-                         " ORDER BY id LIMIT ?4");
+                         " AND (" COMMAND_HANDABLE ") ORDER BY id LIMIT ?4");
     if (!q) {
         e = -EIO;
         goto out;
@@ -990,6 +1015,7 @@ int store_commands_claim(struct store *st, const char *device_id, size_t max, st
     sqlite3_bind_int64(q, 2, now - STORE_COMMAND_REDELIVER_MS);
     sqlite3_bind_int(q, 3, STORE_COMMAND_MAX_ATTEMPTS);
     sqlite3_bind_int64(q, 4, (int64_t)max);
+    sqlite3_bind_int64(q, 5, now);
     while (len < max && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         e = command_row(q, &v[len]);
         if (e)
@@ -1211,6 +1237,138 @@ out:
     store_commands_free(v, len);
     if (q)
         sqlite3_reset(q);
+    store_release(st, c);
+    return e;
+}
+
+int store_command_progress(struct store *st, const char *device_id, int64_t id, const char *progress_json,
+                           bool *first, bool *cancel, enum store_command_status *status_now)
+{
+    struct store_conn *c = store_acquire(st, STORE_WRITE);
+    sqlite3_stmt *q = NULL;
+    int e, rc;
+
+    *first = *cancel = false;
+    e = store_begin(c);
+    if (e)
+        goto out;
+    q = store_prepare(c, "SELECT status, attempts, progress_ms, cancel_ms FROM device_commands"
+                         " WHERE id = ? AND device_id = ?");
+    if (!q) {
+        e = -EIO;
+        goto out;
+    }
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_text(q, 2, device_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE || (rc == SQLITE_ROW && sqlite3_column_int(q, 1) == 0)) {
+        e = -ENOENT; /* never handed out: the device cannot know it */
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        e = store_error(c, "read a command");
+        goto out;
+    }
+    *status_now = status_from_text(sqlite3_column_text(q, 0));
+    *first = sqlite3_column_int64(q, 2) == 0;
+    *cancel = sqlite3_column_int64(q, 3) != 0;
+    sqlite3_reset(q);
+    q = NULL;
+    if (*status_now != CMD_SENT) {
+        *first = false;
+        goto out;
+    }
+    q = store_prepare(c, "UPDATE device_commands SET progress = ?, progress_ms = ? WHERE id = ?");
+    if (!q) {
+        e = -EIO;
+        goto out;
+    }
+    sqlite3_bind_text(q, 1, progress_json, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 2, store_now_ms(st));
+    sqlite3_bind_int64(q, 3, id);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        e = store_error(c, "record a command's progress");
+        goto out;
+    }
+    sqlite3_reset(q);
+    q = NULL;
+    e = store_commit(c);
+out:
+    if (q)
+        sqlite3_reset(q);
+    if (e)
+        *first = false;
+    store_rollback(c);
+    store_release(st, c);
+    return e;
+}
+
+int store_command_withdraw(struct store *st, const char *device_id, int64_t id, const char *why, bool request_stop,
+                           bool *withdrawn, enum store_command_status *status_now)
+{
+    struct store_conn *c = store_acquire(st, STORE_WRITE);
+    int64_t now = store_now_ms(st);
+    sqlite3_stmt *q = NULL;
+    int e, rc;
+
+    *withdrawn = false;
+    e = store_begin(c);
+    if (e)
+        goto out;
+    q = store_prepare(c, "SELECT status FROM device_commands WHERE id = ? AND device_id = ?");
+    if (!q) {
+        e = -EIO;
+        goto out;
+    }
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_text(q, 2, device_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        e = -ENOENT;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        e = store_error(c, "read a command");
+        goto out;
+    }
+    *status_now = status_from_text(sqlite3_column_text(q, 0));
+    sqlite3_reset(q);
+    q = NULL;
+    if (*status_now == CMD_QUEUED) {
+        q = store_prepare(c, "UPDATE device_commands SET status = 'failed', error = ?, completed_ms = ? WHERE id = ?");
+        if (!q) {
+            e = -EIO;
+            goto out;
+        }
+        sqlite3_bind_text(q, 1, why, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 2, now);
+        sqlite3_bind_int64(q, 3, id);
+    } else if (*status_now == CMD_SENT && request_stop) {
+        q = store_prepare(c, "UPDATE device_commands SET cancel_ms = ? WHERE id = ? AND cancel_ms = 0");
+        if (!q) {
+            e = -EIO;
+            goto out;
+        }
+        sqlite3_bind_int64(q, 1, now);
+        sqlite3_bind_int64(q, 2, id);
+    } else {
+        goto out;
+    }
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        e = store_error(c, "withdraw a command");
+        goto out;
+    }
+    sqlite3_reset(q);
+    q = NULL;
+    e = store_commit(c);
+    if (!e && *status_now == CMD_QUEUED) {
+        *withdrawn = true;
+        *status_now = CMD_FAILED;
+    }
+out:
+    if (q)
+        sqlite3_reset(q);
+    store_rollback(c);
     store_release(st, c);
     return e;
 }
