@@ -37,6 +37,9 @@ B := $(BUILD)/bpf
 PKGS := libbpf libelf zlib libcrypto libsystemd jansson yaml-0.1 libpcre2-8 \
         libmicrohttpd gnutls libcurl sqlite3 libzstd libsodium
 
+# the antivirus scanner's engines (docs/decisions.md, "Antivirus engines")
+PKGS += yara libclamav
+
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
@@ -181,6 +184,9 @@ install: $(BUILD)/rel/yamori-agent $(BUILD)/rel/yamori
 	@# the rule pack, where the server looks for it (docs/configuration.md, rules_dir)
 	find rules -name '*.yml' -type f | while read -r f; do \
 	    install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/share/yamori/$$f" || exit 1; done
+	@# the antivirus YARA rules, where the agent looks for them (docs/agent.md, "Antivirus scan")
+	for f in rules/yara/*.yar rules/yara/README.md; do \
+	    install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/share/yamori/yara/$${f##*/}" || exit 1; done
 	@mkdir -p $(DESTDIR)$(UNITDIR)
 	sed 's|^ExecStart=/usr/local/sbin/yamori-agent|ExecStart=$(PREFIX)/sbin/yamori-agent|' \
 	    packaging/yamori-agent.service > $(DESTDIR)$(UNITDIR)/yamori-agent.service.tmp
