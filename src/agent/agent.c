@@ -37,6 +37,7 @@
 #include "agent/logsource.h"
 #include "agent/output.h"
 #include "agent/pipeline.h"
+#include "agent/remediate_fs.h"
 #include "agent/sensor.h"
 #include "agent/snapshot.h"
 #include "agent/spool.h"
@@ -299,6 +300,7 @@ static int start_channel(struct agent *a, char *err, size_t errlen)
     e = uploader_start(&a->uploader, a->chan, a->spool, NULL, err, errlen);
     if (!e)
         e = heartbeat_start(&a->heartbeat, a->chan, a->spool, err, errlen);
+    remfs_set_state_dir(a->opt->state_dir); /* quarantine and backups live there */
     if (!e)
         e = commands_start(&a->commands, a->chan, a->opt->state_dir, err, errlen);
     return e;

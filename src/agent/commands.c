@@ -34,6 +34,7 @@
 #include "agent/agentconf.h"
 #include "agent/channel.h"
 #include "agent/quarantine.h"
+#include "agent/quarantine.h"
 #include "agent/uploader.h"
 #include "common/log.h"
 
@@ -73,6 +74,9 @@ static int run_ping(const struct command *cmd, struct jsonw *out, char *err, siz
 /* Every command type this agent runs. A new type: a handler and a line. */
 static const struct command_handler handlers[] = {
     {"ping", run_ping},
+    {"quarantine_file", quarantine_cmd_file},
+    {"restore_file", quarantine_cmd_restore},
+    {"quarantine_list", quarantine_cmd_list},
     {"quarantine_file", quarantine_cmd_file},
     {"restore_file", quarantine_cmd_restore},
     {"quarantine_list", quarantine_cmd_list},
