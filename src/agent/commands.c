@@ -35,6 +35,7 @@
 #include "agent/channel.h"
 #include "agent/quarantine.h"
 #include "agent/quarantine.h"
+#include "agent/scan_command.h"
 #include "agent/uploader.h"
 #include "common/log.h"
 
@@ -80,6 +81,7 @@ static const struct command_handler handlers[] = {
     {"quarantine_file", quarantine_cmd_file},
     {"restore_file", quarantine_cmd_restore},
     {"quarantine_list", quarantine_cmd_list},
+    {"scan", scan_command_run},
     {NULL, NULL},
 };
 

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "agent/scan.h"
+#include "agent/scan_command.h"
 
 #define MINER_CONFIG                                                                                         \
     "{\n  \"autosave\": true,\n  \"cpu\": {\"enabled\": true, \"max-threads-hint\": 50},\n"                   \
@@ -665,6 +666,53 @@ out:
     fx_destroy(&fx);
 }
 
+/* The `scan` command handler: arguments in, the result object out. */
+static void command_handler(void)
+{
+    struct fixture fx = {0};
+    struct command cmd = {.id = 1, .type = "scan"};
+    struct jsonw w;
+    char err[512] = "", args[1024];
+    json_t *res = NULL;
+    int e = fx_create(&fx);
+
+    CHECK_MSG(e == 0, "fixture: %s", strerror(-e));
+    jsonw_init(&w);
+    snprintf(args, sizeof(args), "{\"kind\":\"custom\",\"path\":\"%s/data\",\"indicators\":[\"%s\"],\"cpu_budget\":4}",
+             fx.root, fx.ioc_sha);
+    cmd.args = json_loads(args, 0, NULL);
+    e = scan_command_run(&cmd, &w, err, sizeof(err));
+    if (e || !(res = json_loadb(w.buf, w.len, 0, NULL))) {
+        check_fail_(__FILE__, __LINE__, "scan command: %d %s", e, err);
+        goto out;
+    }
+    if (!finding(res, &fx, "data/ioc.bin") || !finding(res, &fx, "data/miner/config.json") ||
+        json_array_size(json_object_get(res, "findings")) != 2) {
+        check_fail_(__FILE__, __LINE__, "scan command: expected the two samples under data/");
+        goto out;
+    }
+    static const char *const bad[] = {
+        "{\"kind\":\"deep\"}", "{\"kind\":\"custom\"}", "{\"kind\":\"quick\",\"path\":\"/tmp\"}",
+        "{\"kind\":\"custom\",\"path\":\"/tmp\",\"indicators\":[1]}", "{\"kind\":\"quick\",\"cpu_budget\":0}",
+        "{\"kind\":\"quick\",\"typo\":1}", NULL,
+    };
+    for (const char *const *b = bad; *b; b++) {
+        json_decref(cmd.args);
+        cmd.args = json_loads(*b, 0, NULL);
+        jsonw_reset(&w);
+        err[0] = '\0';
+        if (scan_command_run(&cmd, &w, err, sizeof(err)) != -EINVAL || !strstr(err, "scan: ")) {
+            check_fail_(__FILE__, __LINE__, "accepted %s", *b);
+            goto out;
+        }
+    }
+out:
+    json_decref(cmd.args);
+    json_decref(res);
+    jsonw_free(&w);
+    fx_destroy(&fx);
+}
+
 static void fs_types(void)
 {
     CHECK(scan_fs_is_skipped(0x9fa0));      /* proc */
@@ -688,6 +736,7 @@ int main(int argc, char **argv)
         {"bad_input_refused", bad_input_refused},
         {"clamav_signature", clamav_signature},
         {"quick_scan_sees_tmp", quick_scan_sees_tmp},
+        {"command_handler", command_handler},
         {"fs_types", fs_types},
         {NULL, NULL},
     };
