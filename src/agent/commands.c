@@ -34,7 +34,7 @@
 #include "agent/agentconf.h"
 #include "agent/channel.h"
 #include "agent/quarantine.h"
-#include "agent/quarantine.h"
+#include "agent/remediate.h"
 #include "agent/scan_command.h"
 #include "agent/uploader.h"
 #include "common/log.h"
@@ -78,9 +78,8 @@ static const struct command_handler handlers[] = {
     {"quarantine_file", quarantine_cmd_file},
     {"restore_file", quarantine_cmd_restore},
     {"quarantine_list", quarantine_cmd_list},
-    {"quarantine_file", quarantine_cmd_file},
-    {"restore_file", quarantine_cmd_restore},
-    {"quarantine_list", quarantine_cmd_list},
+    {"remove_persistence", remediate_cmd_remove},
+    {"restore_persistence", remediate_cmd_restore},
     {"scan", scan_command_run},
     {NULL, NULL},
 };

@@ -399,8 +399,11 @@ int quarantine_restore(const char *store, const char *id, bool overwrite, char *
         return -EINVAL;
     }
     sfd = remfs_open_dir(store, err, errlen);
-    if (sfd < 0)
+    if (sfd < 0) {
+        if (sfd == -ENOENT)
+            snprintf(err, errlen, "no quarantined file has the id %s (the quarantine is empty)", id);
         return sfd;
+    }
     entry = openat(sfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (entry < 0) {
         e = -ENOENT;
