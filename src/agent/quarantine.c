@@ -33,6 +33,7 @@
 #define META_MAX (4u << 20)
 #define KILL_WAIT_MS 5000
 #define MAX_KILLED 4096
+#define KILL_PASSES 5
 
 void quarantine_result_free(struct quarantine_result *res)
 {
@@ -72,31 +73,28 @@ static bool runs_image(const char *pid, dev_t dev, ino_t ino, const char *delete
     return strcmp(link, deleted) == 0;
 }
 
-int quarantine_kill_image(dev_t dev, ino_t ino, const char *path, pid_t **pids, size_t *npids)
+/* One pass over /proc: kills the processes running the image that are
+ * not in v yet, appends them to v, and waits for them to exit. Returns
+ * how many it killed. */
+static size_t kill_pass(dev_t dev, ino_t ino, const char *deleted, pid_t *v, int *fds, size_t *n)
 {
-    char deleted[PATH_MAX + 16];
-    int *fds = NULL;
-    pid_t *v = NULL;
-    size_t n = 0;
+    size_t first = *n;
     DIR *d = opendir("/proc");
     struct dirent *de;
-    int e = 0;
 
-    *pids = NULL;
-    *npids = 0;
     if (!d)
-        return -errno;
-    snprintf(deleted, sizeof(deleted), "%s (deleted)", path);
-    if (!(v = calloc(MAX_KILLED, sizeof(*v))) || !(fds = calloc(MAX_KILLED, sizeof(*fds)))) {
-        e = -ENOMEM;
-        goto out;
-    }
-    while ((de = readdir(d)) && n < MAX_KILLED) {
+        return 0;
+    while ((de = readdir(d)) && *n < MAX_KILLED) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
+        bool known = false;
         int pfd;
         if (*end || pid <= 0 || pid == getpid() || !runs_image(de->d_name, dev, ino, deleted))
             continue;
+        for (size_t i = 0; i < *n && !known; i++)
+            known = v[i] == pid;
+        if (known)
+            continue; /* killed already, not gone yet (uninterruptible sleep) */
         /* hold the process by a pidfd and look again: the pid cannot be
          * reused under us between the check and the signal */
         pfd = pidfd_open_((pid_t)pid);
@@ -106,23 +104,42 @@ int quarantine_kill_image(dev_t dev, ino_t ino, const char *path, pid_t **pids, 
             close(pfd);
             continue;
         }
-        v[n] = (pid_t)pid;
-        fds[n++] = pfd;
+        v[*n] = (pid_t)pid;
+        fds[(*n)++] = pfd;
     }
+    closedir(d);
     /* a pidfd becomes readable when its process has exited */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = first; i < *n; i++) {
         struct pollfd p = {.fd = fds[i], .events = POLLIN};
         (void)poll(&p, 1, KILL_WAIT_MS);
         close(fds[i]);
     }
+    return *n - first;
+}
+
+int quarantine_kill_image(dev_t dev, ino_t ino, const char *path, pid_t **pids, size_t *npids)
+{
+    char deleted[PATH_MAX + 16];
+    int *fds = NULL;
+    pid_t *v = NULL;
+    size_t n = 0;
+
+    *pids = NULL;
+    *npids = 0;
+    snprintf(deleted, sizeof(deleted), "%s (deleted)", path);
+    if (!(v = calloc(MAX_KILLED, sizeof(*v))) || !(fds = calloc(MAX_KILLED, sizeof(*fds)))) {
+        free(v);
+        free(fds);
+        return -ENOMEM;
+    }
+    /* again until a pass finds nobody: a process may have forked (or
+     * started the file again) while the previous pass ran */
+    for (int pass = 0; pass < KILL_PASSES && kill_pass(dev, ino, deleted, v, fds, &n) > 0; pass++)
+        ;
+    free(fds);
     *pids = v;
     *npids = n;
-    v = NULL;
-out:
-    free(v);
-    free(fds);
-    closedir(d);
-    return e;
+    return 0;
 }
 
 /* ------------------------------------------------------------ quarantine */

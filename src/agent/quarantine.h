@@ -51,8 +51,10 @@ int quarantine_file(const char *store, const char *path, const char *want_sha256
 void quarantine_result_free(struct quarantine_result *res);
 
 /* Kills (SIGKILL) every process whose image is dev/ino, or whose image was
- * deleted from path, and waits for them to go. *pids gets the killed pids
- * (caller frees). Returns 0 or -errno. */
+ * deleted from path, and waits for them to go (up to 5 s each); looks
+ * again until a pass finds nobody (at most 5 passes), for processes forked
+ * meanwhile. *pids gets the killed pids (caller frees). Returns 0 or
+ * -errno. */
 int quarantine_kill_image(dev_t dev, ino_t ino, const char *path, pid_t **pids, size_t *n);
 
 /* Puts quarantined file id back at its original path and removes it from
