@@ -19,6 +19,10 @@
  * deferral callbacks run under the HTTP layer's lock and only write the
  * response; the stripe locks are taken before that lock, never inside it.
  *
+ * The action center (actions.c) is told of every change of a command it
+ * may carry (handed out, taken back, progress, result) through
+ * actions_command_changed(), so an action's state follows its command.
+ *
  * Waiters live in this server's memory: with several server nodes on one
  * store, a command queued on another node reaches a waiting agent when its
  * poll ends (at most `wait` seconds later).
@@ -31,6 +35,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "server/actions.h"
 #include "server/audit.h"
 #include "server/devices.h"
 #include "server/devices_int.h"
@@ -299,12 +304,16 @@ void devices_commands_wake(struct server *srv, const char *device_id)
             jsonw_free(&w);
             return;
         }
+        for (size_t i = 0; i < n; i++)
+            actions_command_changed(srv, v[i].id); /* sent: before the device can answer */
         t.buf = w.buf;
         t.len = w.len;
         delivered = http_deferred_complete(id, fill_text, &t);
         jsonw_free(&w);
         if (!delivered && n > 0 && store_commands_unclaim(srv->store, v, n) != 0)
             log_error("commands: cannot take back commands of %s (they will be handed out again later)", device_id);
+        for (size_t i = 0; !delivered && i < n; i++)
+            actions_command_changed(srv, v[i].id); /* queued again */
         store_commands_free(v, n);
         if (delivered || n == 0)
             return;
@@ -316,6 +325,13 @@ void devices_commands_wake(struct server *srv, const char *device_id)
 int devices_command_queue(struct server *srv, const struct principal *who, const char *remote_ip,
                           const char *device_id, const char *type, json_t *args, int64_t *id, char *err,
                           size_t errlen)
+{
+    return devices_command_queue_opts(srv, who, remote_ip, device_id, type, args, NULL, id, err, errlen);
+}
+
+int devices_command_queue_opts(struct server *srv, const struct principal *who, const char *remote_ip,
+                               const char *device_id, const char *type, json_t *args,
+                               const struct device_command_opts *opts, int64_t *id, char *err, size_t errlen)
 {
     const struct device_command_type *t = type ? devices_command_type(type) : NULL;
     char target[80], detail[160], *args_text = NULL;
@@ -353,9 +369,11 @@ int devices_command_queue(struct server *srv, const struct principal *who, const
         e = -413;
         goto out;
     }
-    e = store_command_create(srv->store, device_id, t->name, args_text,
-                             who && who->kind == PRINCIPAL_USER ? who->user_name : "server",
-                             DEVICE_MAX_OPEN_COMMANDS, id);
+    e = store_command_create_until(srv->store, device_id, t->name, args_text,
+                                   opts && opts->requested_by ? opts->requested_by
+                                   : who && who->kind == PRINCIPAL_USER ? who->user_name
+                                                                          : "server",
+                                   DEVICE_MAX_OPEN_COMMANDS, opts ? opts->expires_ms : 0, id);
     switch (e) {
     case 0: break;
     case -ENOENT: snprintf(err, errlen, "no device %s", device_id); e = -404; goto out;
@@ -370,7 +388,8 @@ int devices_command_queue(struct server *srv, const struct principal *who, const
     snprintf(target, sizeof(target), "device:%s", device_id);
     snprintf(detail, sizeof(detail), "{\"command_id\":%lld,\"type\":\"%s\"}", (long long)*id, t->name);
     audit_record(srv, who, remote_ip, "command.create", target, detail);
-    devices_commands_wake(srv, device_id);
+    if (!opts || !opts->no_wake)
+        devices_commands_wake(srv, device_id);
 out:
     free(args_text);
     return e;
@@ -418,6 +437,8 @@ static void agent_poll(struct http_request *rq, struct http_response *rs)
         http_error(rs, 500, "cannot hand out commands (store error)");
         return;
     }
+    for (size_t i = 0; i < n; i++)
+        actions_command_changed(srv, v[i].id);
     write_agent_commands(http_json(rs), v, n);
     store_commands_free(v, n);
 }
@@ -515,6 +536,8 @@ static void agent_result(struct http_request *rq, struct http_response *rs)
         http_error(rs, 500, "cannot record the result (store error)");
         goto out;
     }
+    if (recorded)
+        actions_command_changed(srv, id);
     jsonw_object_begin(http_json(rs));
     jsonw_kv_int(http_json(rs), "id", id);
     jsonw_kv_str(http_json(rs), "status", store_command_status_name(now_status));
@@ -596,6 +619,8 @@ static void agent_progress(struct http_request *rq, struct http_response *rs)
         http_error(rs, 500, "cannot record the progress (store error)");
         goto out;
     }
+    if (now_status == CMD_SENT)
+        actions_command_changed(srv, id);
     jsonw_object_begin(http_json(rs));
     jsonw_kv_int(http_json(rs), "id", id);
     jsonw_kv_str(http_json(rs), "status", store_command_status_name(now_status));

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum kind { K_STR, K_UINT, K_SIZE };
+enum kind { K_STR, K_UINT, K_SIZE, K_HOURS };
 
 struct key {
     const char *name;
@@ -25,6 +25,8 @@ struct key {
 #define STR(f) K_STR, offsetof(struct server_config, f), sizeof(((struct server_config *)0)->f), 0, 0
 #define UINT(f, lo, hi) K_UINT, offsetof(struct server_config, f), 0, lo, hi
 #define SIZE(f, lo, hi) K_SIZE, offsetof(struct server_config, f), 0, lo, hi
+/* hours, decimals allowed ("72", "0.01"), kept as milliseconds in a uint64_t; min and max in ms */
+#define HOURS(f, lo, hi) K_HOURS, offsetof(struct server_config, f), 0, lo, hi
 
 static const struct key keys[] = {
     {"listen", STR(listen)},
@@ -48,6 +50,8 @@ static const struct key keys[] = {
     {"rules_dir", STR(rules_dir)},
     {"rule_dirs", STR(rule_dirs)},
     {"rules_poll_seconds", UINT(rules_poll_seconds, 1, 3600)},
+    {"approval_required", STR(approval_required)},
+    {"action_expiry_hours", HOURS(action_expiry_ms, 1000, 365ull * 24 * 3600 * 1000)},
 };
 
 void config_defaults(struct server_config *cfg)
@@ -69,6 +73,7 @@ void config_defaults(struct server_config *cfg)
     cfg->session_hours = 12;
     cfg->incident_window_hours = 24;
     cfg->rules_poll_seconds = 5;
+    cfg->action_expiry_ms = 72ull * 3600 * 1000;
 }
 
 static const struct key *find_key(const char *name)
@@ -162,7 +167,30 @@ int config_set(struct server_config *cfg, const char *name, const char *value, c
                     p++;
             }
         }
+        if (strcmp(name, "approval_required") == 0) {
+            /* comma-separated action type names; the action center checks that each exists */
+            for (const char *p = value; *p; p++) {
+                if (!islower((unsigned char)*p) && *p != '_' && *p != ',' && *p != ' ') {
+                    snprintf(err, errlen, "approval_required: expected action types separated by commas "
+                                          "(such as isolate,kill_process), got '%s'", value);
+                    return -EINVAL;
+                }
+            }
+        }
         snprintf((char *)cfg + k->offset, k->size, "%s", value);
+        return 0;
+    }
+    if (k->kind == K_HOURS) {
+        char *end;
+        double h;
+        errno = 0;
+        h = isdigit((unsigned char)*value) ? strtod(value, &end) : -1;
+        if (h < 0 || errno || *end || h * 3600e3 < (double)k->min || h * 3600e3 > (double)k->max) {
+            snprintf(err, errlen, "%s: expected a number of hours from %g to %g (decimals allowed), got '%s'", name,
+                     (double)k->min / 3600e3, (double)k->max / 3600e3, value);
+            return -EINVAL;
+        }
+        *(uint64_t *)(void *)((char *)cfg + k->offset) = (uint64_t)(h * 3600e3 + 0.5);
         return 0;
     }
     e = parse_number(value, k->kind == K_SIZE, &n);
@@ -265,6 +293,8 @@ void config_print(const struct server_config *cfg, void *file)
             fprintf(f, "%s = \"%s\"\n", k->name, base);
         else if (k->kind == K_UINT)
             fprintf(f, "%s = %u\n", k->name, *(const unsigned *)(const void *)base);
+        else if (k->kind == K_HOURS)
+            fprintf(f, "%s = %.6g\n", k->name, (double)*(const uint64_t *)(const void *)base / 3600e3);
         else
             fprintf(f, "%s = %zu\n", k->name, *(const size_t *)(const void *)base);
     }

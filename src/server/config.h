@@ -35,6 +35,9 @@ struct server_config {
     char rules_dir[512];        /* the rule pack; "" = the source tree's rules/ or <prefix>/share/yamori/rules */
     char rule_dirs[2048];       /* more rule directories, comma-separated ("custom detection") */
     unsigned rules_poll_seconds; /* how often rule directories are checked for changes (5) */
+    /* action center (src/server/actions*.c) */
+    char approval_required[512]; /* action types that wait for approval, comma-separated ("") */
+    uint64_t action_expiry_ms;   /* an action not fetched by its device by then expires (72 hours; set in hours) */
 };
 
 /* Fills the defaults. */

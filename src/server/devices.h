@@ -112,6 +112,22 @@ int devices_command_queue(struct server *srv, const struct principal *who, const
                           const char *device_id, const char *type, json_t *args, int64_t *id, char *err,
                           size_t errlen);
 
+/* How devices_command_queue_opts queues: an expiry (ms since the epoch,
+ * 0 = never; past it a queued command is not handed out), who the command
+ * is recorded as requested by (NULL: from who), and whether to leave the
+ * device's waiting poll alone (the caller links the command first, then
+ * calls devices_commands_wake). */
+struct device_command_opts {
+    int64_t expires_ms;
+    const char *requested_by;
+    bool no_wake;
+};
+
+/* devices_command_queue with opts (NULL: none of them). */
+int devices_command_queue_opts(struct server *srv, const struct principal *who, const char *remote_ip,
+                               const char *device_id, const char *type, json_t *args,
+                               const struct device_command_opts *opts, int64_t *id, char *err, size_t errlen);
+
 /* Hands waiting commands of device_id to its command poll, when one
  * waits (after something queued commands without devices_command_queue). */
 void devices_commands_wake(struct server *srv, const char *device_id);
