@@ -808,7 +808,11 @@ static int restore_check(int bfd, json_t *j, struct rentry *r, char *err, size_t
         }
     } else {
         char sha[65] = "";
-        int fd = S_ISREG(st.st_mode) ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) : -1;
+        /* O_NOATIME: a refused undo must not even change an access time */
+        int fd = S_ISREG(st.st_mode) ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOATIME)
+                                     : -1;
+        if (fd < 0 && errno == EPERM)
+            fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd >= 0) {
             if (remfs_sha256_fd(fd, sha) != 0)
                 sha[0] = '\0';

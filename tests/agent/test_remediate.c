@@ -9,14 +9,24 @@
  * refused; an undo over a file changed since is refused with nothing
  * changed; hostile arguments (relative paths, "..", symlinks, /proc, the
  * wrong place for a kind, huge or missing values, unknown kinds and keys)
- * are refused with nothing changed.
+ * are refused with nothing changed. Last, SCENARIO.md steps 5-6 on the
+ * real attack script (tests/scenarios/awsd_attack.sh): the running payload
+ * is killed and quarantined, its cron file, systemd unit with the wants
+ * link systemctl made, and SSH key are removed, and undoing all of it gives
+ * back each file exactly as the attacker left it.
  *
  * Every case runs in a forked child inside a private mount namespace: a
- * tmpfs on a test directory, overlays over /etc and /root whose changes
- * land in that tmpfs, and a tmpfs over /run (so no service manager is
- * reachable and only files change). The machine's files are never written.
+ * tmpfs on a test directory, overlays over /etc, /root, /usr/lib and /var
+ * whose changes land in that tmpfs, and a tmpfs over /run (so no service
+ * manager is reachable and only files change); in a network namespace of
+ * its own with nothing but a down loopback (the payload reaches nobody);
+ * the child is a subreaper and kills what is left when the case ends. The
+ * machine's files are never written.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <sched.h>
@@ -24,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -52,6 +63,46 @@ static int overlay(const char *dir)
     return mount("overlay", dir, "overlay", 0, opts);
 }
 
+static int mkdir_under(const char *rel)
+{
+    char d[128];
+    snprintf(d, sizeof(d), "%s/%s", root, rel);
+    return mkdir(d, 0755);
+}
+
+/* Kills whatever the case left running in the sandbox: the child is a
+ * subreaper, so every orphan it made (the payload started with nohup &)
+ * is its child, found by PPid in /proc. */
+static void reap_all(void)
+{
+    for (int round = 0; round < 10; round++) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int found = 0;
+        while (d && (de = readdir(d))) {
+            char p[300], line[256];
+            FILE *f;
+            if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                continue;
+            snprintf(p, sizeof(p), "/proc/%s/status", de->d_name);
+            if (!(f = fopen(p, "r")))
+                continue;
+            while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "PPid:", 5) == 0 && atoi(line + 5) == getpid()) {
+                    kill(atoi(de->d_name), SIGKILL);
+                    found++;
+                }
+            fclose(f);
+        }
+        if (d)
+            closedir(d);
+        while (waitpid(-1, NULL, found ? 0 : WNOHANG) > 0)
+            ;
+        if (!found)
+            break;
+    }
+}
+
 static void sandboxed(void (*body)(void))
 {
     int p[2];
@@ -74,15 +125,17 @@ static void sandboxed(void (*body)(void))
         snprintf(state, sizeof(state), "%s/state", root);
         if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
             mount("tmpfs", root, "tmpfs", 0, "mode=0755") != 0 || mkdir(d, 0755) != 0 ||
-            (snprintf(d, sizeof(d), "%s/work", root), mkdir(d, 0755)) != 0 || overlay("/etc") != 0 ||
-            overlay("/root") != 0 || mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0 ||
-            mkdir(state, 0700) != 0) {
+            (snprintf(d, sizeof(d), "%s/work", root), mkdir(d, 0755)) != 0 || mkdir_under("upper/usr") != 0 ||
+            mkdir_under("work/usr") != 0 || overlay("/etc") != 0 || overlay("/root") != 0 ||
+            overlay("/usr/lib") != 0 || overlay("/var") != 0 || mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0 ||
+            mkdir(state, 0700) != 0 || unshare(CLONE_NEWNET) != 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
             dprintf(p[1], "S cannot make the sandbox: %s", strerror(errno));
             _exit(0);
         }
         remfs_set_state_dir(state);
         check_failed_ = check_skipped_ = false;
         body();
+        reap_all();
         dprintf(p[1], "%c %s", check_failed_ ? 'F' : check_skipped_ ? 'S' : 'P', check_message_);
         _exit(0);
     }
@@ -465,6 +518,129 @@ static void hostile(void)
     sandboxed(body_hostile);
 }
 
+/* SCENARIO.md steps 5-6 on the real attack script: the payload running
+ * from /usr/lib/runtime is killed and quarantined, the cron file, the
+ * systemd unit (and its wants link when systemctl made one) and the SSH
+ * key are removed; then every action is undone and each file is back
+ * exactly as the attacker left it. */
+static void body_scenario(void)
+{
+    static const char *const watch[] = {"/usr/lib/runtime", "/etc/cron.d/awsd", "/etc/systemd/system/awsd.service",
+                                        "/etc/systemd/system/multi-user.target.wants/awsd.service",
+                                        "/root/.ssh/authorized_keys", NULL};
+    const char *key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAttackerKeyForTheScenarioOnly0000000000000 awsd@c2";
+    char self[PATH_MAX], payload[PATH_MAX + 32], script[PATH_MAX], err[1024], qid[64], bids[3][64];
+    struct snap before[8], after;
+    struct stat pst;
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    pid_t pid, running = 0;
+    json_t *out, *a;
+    int status;
+
+    CHECK(n > 0);
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0'; /* BUILD/san/tests/agent */
+    snprintf(payload, sizeof(payload), "%s/../../helpers/runtime_payload", self);
+    if (access(payload, X_OK) != 0)
+        SKIP("the scenario payload %s is not built (make tests)", payload);
+    if (!realpath("tests/scenarios/awsd_attack.sh", script))
+        SKIP("run from the repository's top directory: tests/scenarios/awsd_attack.sh not found");
+
+    /* the attack, by the real script, as root, in the sandbox */
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl("/bin/bash", "bash", script, payload, "203.0.113.10", "4444", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(stat("/usr/lib/runtime", &pst) == 0);
+    for (int i = 0; i < 2000 && !running; i++) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        while (d && (de = readdir(d)) && !running) {
+            char exe[300];
+            struct stat st;
+            snprintf(exe, sizeof(exe), "/proc/%s/exe", de->d_name);
+            if (stat(exe, &st) == 0 && st.st_ino == pst.st_ino && st.st_dev == pst.st_dev)
+                running = atoi(de->d_name);
+        }
+        if (d)
+            closedir(d);
+        if (!running)
+            usleep(5000);
+    }
+    CHECK_MSG(running > 0, "the payload did not start");
+    for (size_t i = 0; watch[i]; i++)
+        take(watch[i], &before[i]);
+
+    /* remediate */
+    a = json_object();
+    json_object_set_new(a, "path", json_string("/usr/lib/runtime"));
+    out = run("quarantine_file", a, err, sizeof(err));
+    CHECK_MSG(out, "quarantine_file: %s", err);
+    snprintf(qid, sizeof(qid), "%s", json_string_value(json_object_get(out, "quarantine_id")));
+    {
+        bool listed = false;
+        for (size_t i = 0; i < json_array_size(json_object_get(out, "killed")); i++)
+            listed |= json_integer_value(json_array_get(json_object_get(out, "killed"), i)) == running;
+        json_decref(out);
+        CHECK_MSG(listed, "the payload %d is not in killed", (int)running);
+    }
+    CHECK(kill(running, 0) != 0 || waitpid(running, &status, WNOHANG) == running);
+    out = run("remove_persistence", remove_args("cron_file", "/etc/cron.d/awsd", NULL), err, sizeof(err));
+    CHECK_MSG(out, "cron_file: %s", err);
+    snprintf(bids[0], sizeof(bids[0]), "%s", json_string_value(json_object_get(out, "backup_id")));
+    json_decref(out);
+    out = run("remove_persistence", remove_args("systemd_unit", NULL, "awsd.service"), err, sizeof(err));
+    CHECK_MSG(out, "systemd_unit: %s", err);
+    snprintf(bids[1], sizeof(bids[1]), "%s", json_string_value(json_object_get(out, "backup_id")));
+    json_decref(out);
+    out = run("remove_persistence", remove_args("authorized_keys_line", "/root/.ssh/authorized_keys", key), err,
+              sizeof(err));
+    CHECK_MSG(out, "authorized_keys_line: %s", err);
+    snprintf(bids[2], sizeof(bids[2]), "%s", json_string_value(json_object_get(out, "backup_id")));
+    json_decref(out);
+    for (size_t i = 0; watch[i]; i++) {
+        struct stat st;
+        if (i == 4) {
+            const char *t = read_text(watch[i]);
+            CHECK_MSG(t && !strstr(t, "awsd@c2"), "the key is still there");
+        } else {
+            CHECK_MSG(lstat(watch[i], &st) != 0, "%s is still there", watch[i]);
+        }
+    }
+
+    /* undo everything */
+    a = json_object();
+    json_object_set_new(a, "quarantine_id", json_string(qid));
+    out = run("restore_file", a, err, sizeof(err));
+    CHECK_MSG(out, "restore_file: %s", err);
+    json_decref(out);
+    for (int i = 0; i < 3; i++) {
+        a = json_object();
+        json_object_set_new(a, "backup_id", json_string(bids[i]));
+        out = run("restore_persistence", a, err, sizeof(err));
+        CHECK_MSG(out, "restore_persistence %d: %s", i, err);
+        json_decref(out);
+    }
+    for (size_t i = 0; watch[i]; i++) {
+        const char *why;
+        take(watch[i], &after);
+        why = differs(&before[i], &after);
+        CHECK_MSG(!why, "%s after undo: %s", watch[i], why);
+    }
+}
+
+static void scenario(void)
+{
+    sandboxed(body_scenario);
+}
+
 static void fingerprints(void)
 {
     char fp[64];
@@ -486,6 +662,7 @@ int main(int argc, char **argv)
         {"each_kind_removed_and_undone_exactly", each_kind},
         {"undo_refused_over_a_changed_file", changed_since},
         {"hostile_arguments_change_nothing", hostile},
+        {"scenario_attack_remediated_and_undone", scenario},
         {NULL, NULL},
     };
     return check_main("agent/remediate", cases, argc, argv);
