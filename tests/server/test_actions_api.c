@@ -630,6 +630,130 @@ static void test_list_filters(void)
     json_decref(j);
 }
 
+
+/* ------------------------------------------------------------------ the CLI */
+
+/* Points the CLI (YAMORI_CONFIG) at the server with the token of a header line. */
+static bool cli_setup(const char *auth_line)
+{
+    char path[600];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/../cli.json", serverproc_data_dir(server));
+    f = fopen(path, "w");
+    if (!f)
+        return false;
+    fprintf(f, "{\"url\":\"%s\",\"ca\":\"%s\",\"token\":\"%s\"}\n", serverproc_url(server), serverproc_ca(server),
+            strstr(auth_line, "Bearer ") + 7);
+    fclose(f);
+    setenv("YAMORI_CONFIG", path, 1);
+    return true;
+}
+
+/* Starts the CLI with args (a shell fragment); read its output with cli_end. */
+static FILE *cli_start(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static FILE *cli_start(const char *fmt, ...)
+{
+    char cmd[2048], args[1500];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", serverproc_binary(), args);
+    fflush(NULL);
+    return popen(cmd, "r");
+}
+
+/* Reads the CLI's output into out; its exit status. */
+static int cli_end(FILE *p, char *out, size_t outlen)
+{
+    size_t n = 0;
+    int status;
+
+    while (p && n + 1 < outlen) {
+        size_t k = fread(out + n, 1, outlen - n - 1, p);
+        if (k == 0)
+            break;
+        n += k;
+    }
+    out[n] = '\0';
+    status = p ? pclose(p) : -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Waits (polling as the device) for one command; its id, or 0. */
+static long long device_gets_command(const struct dev *d, char *type, size_t typelen)
+{
+    for (int i = 0; i < 200; i++) {
+        json_t *cmds = poll_commands(d);
+        if (json_array_size(cmds) > 0) {
+            long long id = json_integer_value(json_object_get(json_array_get(cmds, 0), "id"));
+            snprintf(type, typelen, "%s", jstr(json_array_get(cmds, 0), "type"));
+            json_decref(cmds);
+            return id;
+        }
+        json_decref(cmds);
+        usleep(100000);
+    }
+    return 0;
+}
+
+static void test_cli(void)
+{
+    struct dev d;
+    char out[16384], type[64];
+    long long cid;
+    FILE *p;
+    int rc;
+
+    START(NULL);
+    CHECK(device("cli-1", 11, &d));
+    CHECK(cli_setup(r1));
+    /* kill: created, followed to its end */
+    p = cli_start("kill cli-1 4242 --tree --comment 'the miner' --timeout 60");
+    CHECK(p != NULL);
+    cid = device_gets_command(&d, type, sizeof(type));
+    CHECK_STR(type, "kill_process");
+    CHECK_INT(post_dev(&d, "progress", cid, "{\"message\":\"started\"}", NULL), ==, 200);
+    CHECK_INT(post_dev(&d, "result", cid, "{\"status\":\"succeeded\",\"output\":{\"killed\":[4242]}}", NULL), ==, 200);
+    rc = cli_end(p, out, sizeof(out));
+    CHECK_MSG(rc == 0 && strstr(out, "kill_process on cli-1): queued") && strstr(out, "succeeded"), "exit %d: %s", rc,
+              out);
+    /* a type this agent does not run: failed, with the agent's reason */
+    p = cli_start("scan cli-1 --full --timeout 60");
+    cid = device_gets_command(&d, type, sizeof(type));
+    CHECK_STR(type, "scan");
+    CHECK_INT(post_dev(&d, "result", cid,
+                       "{\"status\":\"failed\",\"error\":\"command type 'scan' is not supported by this agent version\"}",
+                       NULL),
+              ==, 200);
+    rc = cli_end(p, out, sizeof(out));
+    CHECK_MSG(rc == 1 && strstr(out, "failed: command type 'scan' is not supported"), "exit %d: %s", rc, out);
+    /* --no-wait, list, show, cancel, CSV */
+    rc = cli_end(cli_start("isolate cli-1 --no-wait --comment contain"), out, sizeof(out));
+    CHECK_MSG(rc == 0 && strstr(out, "isolate on cli-1): queued"), "exit %d: %s", rc, out);
+    rc = cli_end(cli_start("actions --device cli-1"), out, sizeof(out));
+    CHECK_MSG(rc == 0 && strstr(out, "STATE") && strstr(out, "isolate") && strstr(out, "kill_process"), "%s", out);
+    rc = cli_end(cli_start("actions --json --type isolate"), out, sizeof(out));
+    CHECK_MSG(rc == 0 && strstr(out, "\"total\":1"), "%s", out);
+    rc = cli_end(cli_start("action show 3"), out, sizeof(out));
+    CHECK_MSG(rc == 0 && strstr(out, "action 3") && strstr(out, "contain"), "%s", out);
+    rc = cli_end(cli_start("action cancel 3 --comment oops"), out, sizeof(out));
+    CHECK_MSG(rc == 0 && strstr(out, "cancelled"), "%s", out);
+    rc = cli_end(cli_start("actions --csv"), out, sizeof(out));
+    CHECK_MSG(rc == 0 && strncmp(out, "id,created,device", 17) == 0 && strstr(out, "\"oops\"") == NULL &&
+                  strstr(out, "\"contain\""),
+              "%s", out);
+    /* misuse and refusals */
+    CHECK_INT(cli_end(cli_start("scan cli-1"), out, sizeof(out)), ==, 2);
+    CHECK_INT(cli_end(cli_start("kill cli-1 notapid"), out, sizeof(out)), ==, 2);
+    rc = cli_end(cli_start("kill cli-1 1"), out, sizeof(out));
+    CHECK_MSG(rc == 1 && strstr(out, "never killed"), "%s", out);
+    rc = cli_end(cli_start("action approve 3"), out, sizeof(out));
+    CHECK_MSG(rc == 1 && strstr(out, "409"), "%s", out);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
@@ -641,6 +765,7 @@ int main(int argc, char **argv)
         {"csv", test_csv},
         {"hostile", test_hostile},
         {"list_filters", test_list_filters},
+        {"cli", test_cli},
         {NULL, NULL},
     };
     int rc;
