@@ -211,7 +211,9 @@ static int move_into(int dirfd, const char *name, int fd, const struct stat *st,
     char tmp[64], copied[65];
     int out = -1, e = 0;
 
-    if (renameat(dirfd, name, entry, "data") == 0) {
+    /* a file with other hard links is copied: chmod on the shared inode
+     * would change the other names too, and restore could not undo that */
+    if (st->st_nlink == 1 && renameat(dirfd, name, entry, "data") == 0) {
         if (fchmod(fd, 0400) != 0) {
             e = -errno;
             snprintf(err, errlen, "cannot make the quarantined copy read-only: %s", strerror(errno));
@@ -222,7 +224,7 @@ static int move_into(int dirfd, const char *name, int fd, const struct stat *st,
         fsync(dirfd);
         return 0;
     }
-    if (errno != EXDEV) {
+    if (st->st_nlink == 1 && errno != EXDEV) {
         e = -errno;
         snprintf(err, errlen, "cannot move %.200s into the quarantine: %s", name, strerror(errno));
         return e;
@@ -303,6 +305,7 @@ int quarantine_file(const char *store, const char *path, const char *want_sha256
     e = check_target(fd, &st, path, err, errlen);
     if (e)
         goto out;
+    res->other_links = st.st_nlink > 1 ? (unsigned)(st.st_nlink - 1) : 0;
     e = remfs_meta_read(fd, -1, NULL, &m, err, errlen); /* before reading: O_NOATIME may not apply */
     if (e)
         goto out;
@@ -592,6 +595,7 @@ int quarantine_cmd_file(const struct command *cmd, struct jsonw *out, char *err,
     jsonw_kv_str(out, "quarantine_id", res.id);
     jsonw_kv_str(out, "sha256", res.sha256);
     jsonw_kv_str(out, "path", path);
+    jsonw_kv_uint(out, "other_links", res.other_links);
     jsonw_key(out, "killed");
     jsonw_array_begin(out);
     for (size_t i = 0; i < res.nkilled; i++)

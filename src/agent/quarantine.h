@@ -8,8 +8,10 @@
  * bytes, unchanged, mode 0400: never executable) and `meta.json` (original
  * path, mode, owner, group, atime/mtime in ns, every extended attribute,
  * SHA-256, size, when, by which action, which pids were killed). On the same
- * filesystem the file is renamed into the store; across filesystems it is
- * copied, synced, checked and unlinked.
+ * filesystem the file is renamed into the store; across filesystems, or
+ * when it has other hard links (whose shared inode must not change), it is
+ * copied, synced, checked and unlinked; the other links stay and are
+ * counted in the result.
  *
  * Restore writes the bytes back to the original path with the recorded
  * metadata (temp file in the same directory, then an atomic rename), then
@@ -38,6 +40,7 @@ struct quarantine_result {
     char sha256[65];
     pid_t *killed; /* owned; free with quarantine_result_free() */
     size_t nkilled;
+    unsigned other_links; /* hard links to the file under other names, left in place */
 };
 
 /* Quarantines path into store (created 0700 when missing; its parent must

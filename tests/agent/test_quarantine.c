@@ -4,7 +4,8 @@
  * back byte-identical with all of them, on the same filesystem (rename into
  * the store) and across filesystems (copy); a process running the file (a
  * copy of /bin/sleep) is killed, and so is one running an image deleted
- * from the same path; restore refuses to overwrite and a second restore is
+ * from the same path; a file with another hard link is taken without
+ * changing the other name; restore refuses to overwrite and a second restore is
  * refused; hostile arguments (relative paths, "..", symlinks, /proc, a
  * directory, a device, huge values, unknown keys, the agent's own state
  * directory) are refused through the command handlers with nothing changed.
@@ -355,6 +356,41 @@ static void kills_running(void)
     sandboxed(body_kills);
 }
 
+/* A file with another hard link: the other name keeps its mode and bytes
+ * (the shared inode is never changed), and restore gives back this one. */
+static void body_links(void)
+{
+    char path[128], other[128], store[128], err[512];
+    struct quarantine_result res;
+    struct stat st;
+    size_t len;
+    char *content;
+    int e;
+
+    snprintf(path, sizeof(path), "%s/runtime", root);
+    snprintf(other, sizeof(other), "%s/runtime-link", root);
+    snprintf(store, sizeof(store), "%s/quarantine", root);
+    CHECK(write_file(path, "payload", 7, 0755) == 0);
+    CHECK(link(path, other) == 0);
+    e = quarantine_file(store, path, NULL, "test", &res, err, sizeof(err));
+    CHECK_MSG(e == 0, "quarantine: %s", err);
+    CHECK_INT(res.other_links, ==, 1);
+    CHECK(lstat(path, &st) != 0);
+    CHECK(stat(other, &st) == 0 && (st.st_mode & 07777) == 0755 && st.st_nlink == 1);
+    e = quarantine_restore(store, res.id, false, NULL, 0, err, sizeof(err));
+    quarantine_result_free(&res);
+    CHECK_MSG(e == 0, "restore: %s", err);
+    content = read_file(path, &len);
+    CHECK(content && len == 7 && memcmp(content, "payload", 7) == 0);
+    free(content);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0755);
+}
+
+static void hard_links(void)
+{
+    sandboxed(body_links);
+}
+
 static void body_handlers(void)
 {
     char path[128], state[128], err[1024], args[512], other[160];
@@ -538,6 +574,7 @@ int main(int argc, char **argv)
         {"same_filesystem_roundtrip", same_fs},
         {"cross_filesystem_roundtrip", cross_fs},
         {"kills_running_and_deleted_images", kills_running},
+        {"other_hard_links_untouched", hard_links},
         {"handlers_hash_overwrite_second_restore", handlers},
         {"hostile_arguments_change_nothing", hostile},
         {NULL, NULL},
