@@ -33,6 +33,7 @@
 #include "agent/enrich.h"
 #include "agent/event_encode.h"
 #include "agent/heartbeat.h"
+#include "agent/isolation.h"
 #include "agent/logon.h"
 #include "agent/logsource.h"
 #include "agent/output.h"
@@ -87,6 +88,7 @@ struct agent {
     struct uploader *uploader;
     struct heartbeat *heartbeat;
     struct commands *commands;
+    struct isolation *iso;
     struct agent_conf conf;
     bool curl_ready;
     struct enrich *enrich;
@@ -249,6 +251,12 @@ static void publish_health(struct agent *a)
     sensor_get_stats(a->sensor, &st);
     for (int t = 0; t < YS_TYPE_MAX; t++)
         h.sensor_lost += st.dropped[t];
+    if (a->iso) {
+        struct isolation_status is;
+        isolation_get_status(a->iso, &is);
+        snprintf(h.isolation, sizeof(h.isolation), "%s", isolation_state_name(is.state));
+        snprintf(h.isolation_error, sizeof(h.isolation_error), "%s", is.error);
+    }
     channel_publish_health(a->chan, &h);
 }
 
@@ -268,6 +276,14 @@ static int open_server_output(struct agent *a, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the state directory %s: %s", opt->state_dir, strerror(errno));
         return -errno;
     }
+    /* isolation first: a machine isolated before the restart stays so from
+     * the first moment, before the sensor, the spool or the channel */
+    e = isolation_open(&a->iso, opt->state_dir, a->conf.server_url, a->conf.proxy, err, errlen);
+    if (!e)
+        e = isolation_start_watchdog(a->iso, err, errlen);
+    if (e)
+        return e;
+    isolation_register(a->iso);
     snprintf(dir, sizeof(dir), "%s/spool", opt->state_dir);
     so.dir = dir;
     so.max_bytes = opt->spool_max_bytes ? opt->spool_max_bytes : a->conf.spool_max_bytes;
@@ -434,6 +450,8 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
                 enrich_tick(a.enrich);
             report_loss(&a);
             report_spool_loss(&a);
+            if (a.iso && isolation_take_tampered(a.iso, NULL, 0))
+                pipeline_agent_event(a.pipeline, "IsolationTampered");
             publish_health(&a);
             write_status(&a);
             a.out.flush(a.out.ctx);
@@ -454,6 +472,7 @@ fail:
     log_error("%s", err);
 out:
     stop_channel(&a);
+    isolation_free(a.iso); /* the table stays: isolation outlives the agent */
     logsource_free(a.logons);
     sensor_free(a.sensor);
     pipeline_free(a.pipeline);

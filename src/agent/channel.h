@@ -85,6 +85,8 @@ struct channel_health {
     char limitations[2048];   /* newline-separated */
     uint64_t events;          /* events produced since start */
     uint64_t sensor_lost;     /* events the sensor dropped since start */
+    char isolation[32];       /* as applied: "isolated", "not isolated", "isolation failing" ("" unknown) */
+    char isolation_error[512]; /* why isolation is failing ("" otherwise) */
 };
 
 /* The channel's counters, for the status file. */

@@ -33,6 +33,7 @@
 
 #include "agent/agentconf.h"
 #include "agent/channel.h"
+#include "agent/isolation.h"
 #include "agent/killproc.h"
 #include "agent/quarantine.h"
 #include "agent/remediate.h"
@@ -76,6 +77,8 @@ static int run_ping(const struct command *cmd, struct jsonw *out, char *err, siz
 /* Every command type this agent runs. A new type: a handler and a line. */
 static const struct command_handler handlers[] = {
     {"ping", run_ping},
+    {"isolate", isolation_command_isolate},
+    {"release", isolation_command_release},
     {"kill_process", killproc_command},
     {"quarantine_file", quarantine_cmd_file},
     {"restore_file", quarantine_cmd_restore},

@@ -243,6 +243,11 @@ void heartbeat_write(struct jsonw *w, struct channel *c, struct spool *s, uint64
     jsonw_kv_str(w, "os", host.os);
     jsonw_kv_str(w, "distribution", host.distribution);
     jsonw_kv_str(w, "kernel", host.kernel);
+    jsonw_kv_str(w, "isolation", h.isolation[0] ? h.isolation : "not isolated");
+    if (h.isolation_error[0]) {
+        clean_text(h.isolation_error, MAX_LIMITATION_LEN);
+        jsonw_kv_str(w, "isolation_error", h.isolation_error);
+    }
     jsonw_object_end(w);
 }
 

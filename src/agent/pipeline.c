@@ -965,6 +965,17 @@ void pipeline_agent_started(struct pipeline *p, const char *backend, const char 
     emit(p, &ev);
 }
 
+void pipeline_agent_event(struct pipeline *p, const char *action)
+{
+    struct yam_event ev = {0};
+
+    ev.time_ns = clock_ns(CLOCK_REALTIME);
+    ev.table = YAM_DEVICE;
+    ev.action = action;
+    ev.source = "agent";
+    emit(p, &ev);
+}
+
 /* Whether /proc still shows this process with the same start time. */
 static bool proc_alive(const struct proc_entry *e, void *ctx)
 {

@@ -164,7 +164,8 @@ static int spawn(struct serverproc *s, const struct serverproc_options *opt, uns
     if (pipe2(pipefd, O_CLOEXEC) != 0)
         return -errno;
     snprintf(set_dir, sizeof(set_dir), "data_dir=%s", s->data_dir);
-    snprintf(set_listen, sizeof(set_listen), "listen=127.0.0.1:%u", port);
+    snprintf(set_listen, sizeof(set_listen), "listen=%.30s:%u", opt && opt->listen_host ? opt->listen_host : "127.0.0.1",
+             port);
     snprintf(s->url, sizeof(s->url), "https://127.0.0.1:%u", port);
     argv[argc++] = (char *)serverproc_binary();
     argv[argc++] = (char *)"server";

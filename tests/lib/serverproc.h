@@ -27,6 +27,8 @@ struct serverproc_options {
     const char *data_dir;        /* reuse this data directory (kept at stop); NULL: a new temporary one */
     const char *admin_password;  /* $YAMORI_ADMIN_PASSWORD; NULL: SERVERPROC_ADMIN_PASSWORD; "": not set */
     const char *const *sets;     /* more "key=value" for --set, NULL-terminated (may be NULL) */
+    const char *listen_host;     /* listen on this IPv4 address (e.g. "0.0.0.0") instead of 127.0.0.1, same
+                                  * port; requests still go to 127.0.0.1, which it must include. NULL: 127.0.0.1 */
 };
 
 /* The yamori binary of the build under test ($YAMORI_SAN_BIN/yamori, else
