@@ -631,6 +631,24 @@ static void test_list_filters(void)
 }
 
 
+/* The action center's settings are checked at start. */
+static void test_config(void)
+{
+    static const char *const bad_type[] = {"approval_required=isolate,nuke", NULL};
+    static const char *const bad_expiry[] = {"action_expiry_hours=0", NULL};
+    struct serverproc_options o = {.sets = bad_type};
+    char why[2048];
+    struct serverproc *sp;
+
+    if (!check_is_root())
+        SKIP("needs root (the server under test drops to user nobody)");
+    sp = serverproc_start(&o, why, sizeof(why));
+    CHECK_MSG(sp == NULL && strstr(why, "approval_required: 'nuke' is not an action type"), "%s", why);
+    o.sets = bad_expiry;
+    sp = serverproc_start(&o, why, sizeof(why));
+    CHECK_MSG(sp == NULL && strstr(why, "action_expiry_hours"), "%s", why);
+}
+
 /* ------------------------------------------------------------------ the CLI */
 
 /* Points the CLI (YAMORI_CONFIG) at the server with the token of a header line. */
@@ -766,6 +784,7 @@ int main(int argc, char **argv)
         {"hostile", test_hostile},
         {"list_filters", test_list_filters},
         {"cli", test_cli},
+        {"config", test_config},
         {NULL, NULL},
     };
     int rc;
