@@ -7,7 +7,9 @@
  * (each change in the audit log) and the sleep dies of SIGKILL. The agent
  * refuses to kill itself, and a pid whose uid does not match (a reused
  * pid) is left alone. An action created while the agent is stopped
- * reaches it when it starts; one that expired meanwhile never runs.
+ * reaches it when it starts; one that expired meanwhile never runs. A
+ * scan reports progress (the action is running with a percentage) and a
+ * cancel stops it: the action ends cancelled with what was scanned.
  * Needs root (the sensor; the server drops to nobody).
  */
 #include <errno.h>
@@ -459,12 +461,93 @@ static void expired_never_run(void)
     CHECK_STR(state_of(id), "expired");
 }
 
+
+/* Creates n files of size bytes under dir/name; false on failure. */
+static bool make_tree(const char *name, int n, size_t size, char *path, size_t pathlen)
+{
+    char *buf = calloc(1, size ? size : 1), file[600];
+    bool ok = buf != NULL;
+
+    snprintf(path, pathlen, "%s/%s", dir, name);
+    ok = ok && mkdir(path, 0755) == 0;
+    for (int i = 0; ok && i < n; i++) {
+        int fd;
+        snprintf(file, sizeof(file), "%s/f%05d.bin", path, i);
+        memset(buf, 'a' + i % 26, size);
+        fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ok = fd >= 0 && write(fd, buf, size) == (ssize_t)size;
+        if (fd >= 0)
+            close(fd);
+    }
+    free(buf);
+    return ok;
+}
+
+static long long scan_action(const char *path, const char *extra, long *status)
+{
+    char body[900];
+    json_t *j;
+    long long id;
+
+    snprintf(body, sizeof(body),
+             "{\"type\":\"scan\",\"device\":\"%s\",\"target\":{\"kind\":\"custom\",\"path\":\"%s\"%s}}", device_id,
+             path, extra);
+    j = call(responder, "POST", "/api/v1/actions", body, status);
+    id = *status == 201 ? json_integer_value(json_object_get(j, "id")) : 0;
+    json_decref(j);
+    return id;
+}
+
+/* A scan reports progress through command_progress while it runs and can
+ * be cancelled: it then ends cancelled, with what it scanned so far. */
+static void scan_progress_and_cancel(void)
+{
+    char small[400], big[400], path[64];
+    json_t *a = NULL;
+    long long id;
+    long st;
+    bool running = false;
+
+    SETUP(NULL);
+    CHECK(make_tree("small", 10, 4096, small, sizeof(small)));
+    CHECK(make_tree("big", 400, 256 * 1024, big, sizeof(big)));
+    RUN_AGENT();
+    id = scan_action(small, "", &st);
+    CHECK_MSG(id > 0, "create: %ld", st);
+    a = wait_final(id);
+    CHECK_MSG(a && !strcmp(jstr(a, "state"), "succeeded"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(a, "result"), "files_scanned")), ==, 10);
+    CHECK(json_is_object(json_object_get(a, "progress")));
+    json_decref(a);
+    /* a slow one (a hundredth of a core): running with progress, then cancelled */
+    id = scan_action(big, ",\"cpu_budget\":0.01", &st);
+    CHECK_MSG(id > 0, "create: %ld", st);
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
+    for (int i = 0; i < 600 && !running; i++) {
+        a = as_admin("GET", path, NULL, &st);
+        running = !strcmp(jstr(a, "state"), "running") &&
+                  json_is_number(json_object_get(json_object_get(a, "progress"), "percent"));
+        json_decref(a);
+        if (!running)
+            usleep(100000);
+    }
+    CHECK_MSG(running, "the scan never reported progress: %s", state_of(id));
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld/cancel", id);
+    json_decref(call(responder, "POST", path, "{\"comment\":\"enough\"}", &st));
+    CHECK_INT(st, ==, 200);
+    a = wait_final(id);
+    CHECK_MSG(a && !strcmp(jstr(a, "state"), "cancelled"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
+    CHECK(json_is_true(json_object_get(json_object_get(a, "result"), "cancelled")));
+    json_decref(a);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
         {"kill_lifecycle", kill_lifecycle},
         {"offline_delivered", offline_delivered},
         {"expired_never_run", expired_never_run},
+        {"scan_progress_and_cancel", scan_progress_and_cancel},
         {NULL, NULL},
     };
     check_set_teardown(teardown);
