@@ -23,6 +23,7 @@
 #include "server/devices.h"
 #include "server/devices_int.h"
 #include "server/server.h"
+#include "server/store_isolation.h"
 
 #define MAX_IPS 32
 #define MAX_LIMITATIONS 64
@@ -53,6 +54,17 @@ static bool valid_backend(const char *s)
 static bool valid_version(const char *s)
 {
     return devices_valid_word(s, 64, ".+~_-");
+}
+
+/* The isolation state as the agent applied it (docs/wire.md, "Heartbeat"). */
+static bool valid_isolation(const char *s)
+{
+    return strcmp(s, "isolated") == 0 || strcmp(s, "not isolated") == 0 || strcmp(s, "isolation failing") == 0;
+}
+
+static bool valid_isolation_error(const char *s)
+{
+    return devices_valid_text(s, STORE_ISOLATION_ERROR_MAX);
 }
 
 static bool valid_os(const char *s)
@@ -180,6 +192,7 @@ static void heartbeat(struct http_request *rq, struct http_response *rs)
     const char *id = http_principal(rq)->device_id;
     struct store_heartbeat hb;
     char *ips = NULL, *limits = NULL;
+    const char *isolation, *isolation_error;
     json_t *body;
     bool bad = false;
     int e;
@@ -198,6 +211,10 @@ static void heartbeat(struct http_request *rq, struct http_response *rs)
     hb.distribution = devices_json_str(body, "distribution", valid_distribution,
                                        "text of 1 to 64 printable characters", rs, &bad);
     hb.kernel = devices_json_str(body, "kernel", valid_os, "text of 1 to 128 printable characters", rs, &bad);
+    isolation = devices_json_str(body, "isolation", valid_isolation,
+                                 "\"isolated\", \"not isolated\" or \"isolation failing\"", rs, &bad);
+    isolation_error = devices_json_str(body, "isolation_error", valid_isolation_error,
+                                       "text of 1 to 512 printable characters", rs, &bad);
     if (bad || !json_count(body, "events_lost", &hb.events_lost, rs) ||
         !json_count(body, "spool_bytes", &hb.spool_bytes, rs) ||
         !json_count(body, "spool_events", &hb.spool_events, rs) ||
@@ -214,6 +231,9 @@ static void heartbeat(struct http_request *rq, struct http_response *rs)
         http_error(rs, 401, "this device is not enrolled");
         goto out;
     }
+    if (!e && isolation)
+        e = store_isolation_report(srv->store, id, isolation, strcmp(isolation, "isolation failing") == 0 &&
+                                   isolation_error ? isolation_error : "");
     if (e) {
         http_error(rs, 500, "cannot record the heartbeat (store error)");
         goto out;
@@ -305,6 +325,7 @@ static void kv_str_or_null(struct jsonw *w, const char *key, const char *v)
 static void write_device(struct server *srv, struct jsonw *w, const struct shown *s, bool detail)
 {
     const struct store_device *d = s->d;
+    struct store_isolation iso;
 
     jsonw_object_begin(w);
     jsonw_kv_str(w, "id", d->id);
@@ -319,7 +340,11 @@ static void write_device(struct server *srv, struct jsonw *w, const struct shown
     jsonw_kv_str(w, "health", devices_health_name(s->health));
     jsonw_kv_str(w, "health_reason", s->why);
     kv_str_or_null(w, "sensor_backend", d->sensor_backend);
-    jsonw_kv_str(w, "isolation", "not isolated");
+    /* as the agent reports it applied, not as requested */
+    if (store_isolation_get(srv->store, d->id, &iso) != 0)
+        snprintf(iso.state, sizeof(iso.state), "unknown");
+    jsonw_kv_str(w, "isolation", iso.state);
+    kv_str_or_null(w, "isolation_error", iso.error);
     jsonw_key(w, "tags");
     jsonw_raw(w, d->tags_json ? d->tags_json : "[]", strlen(d->tags_json ? d->tags_json : "[]"));
     kv_str_or_null(w, "group", d->group);

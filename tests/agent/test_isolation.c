@@ -366,6 +366,26 @@ static long long events_total(void)
     return n;
 }
 
+static const char *isolation_shown(void)
+{
+    static char buf[64];
+    json_t *d = device_page();
+    snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(d, "isolation")) ?: "(none)");
+    json_decref(d);
+    return buf;
+}
+
+/* Waits (bounded) until the inventory shows want. */
+static bool wait_isolation_shown(const char *want, int seconds)
+{
+    for (int i = 0; i < seconds * 5; i++) {
+        if (strcmp(isolation_shown(), want) == 0)
+            return true;
+        usleep(200000);
+    }
+    return false;
+}
+
 /* Queues a command; waits for its end; returns the command (new ref). */
 static char command_why[300];
 static bool server_lacks_type; /* the server refused the command type as unknown */
@@ -469,7 +489,7 @@ static void setup(void)
 {
     struct serverproc_options so = {0};
     char why[1024] = "", err[1024], pkg[300], etc[280], arg_dir[320], path[300], set_public[128], reach[200];
-    const char *sets[] = {set_public, NULL};
+    const char *sets[] = {set_public, "heartbeat_seconds=5", NULL};
     json_t *answer, *package, *d = NULL;
     struct agent_conf c;
     long status;
@@ -526,6 +546,7 @@ static void setup(void)
     }
     CHECK_MSG(d, "no heartbeat from dev reached the server in srv: %s", agent_log_tail());
     json_decref(d);
+    CHECK_STR(isolation_shown(), "not isolated");
     /* before isolation every probe connects */
     CHECK_MSG(outside_reachable(5000, reach, sizeof(reach)), "before isolation only these connect: %s", reach);
     CHECK(!table_present());
@@ -592,7 +613,8 @@ static void isolate_cuts_outside_keeps_server(void)
     /* the outside peer: nothing gets through, either way, either family */
     CHECK_MSG(!outside_reachable(1500, reach, sizeof(reach)) && !reach[0], "isolated, yet these connect: %s",
               reach);
-    /* the server: events keep flowing */
+    /* the server: heartbeats (the inventory shows what the agent applied) and events */
+    CHECK_MSG(wait_isolation_shown("isolated", 60), "the inventory shows '%s'", isolation_shown());
     before = events_total();
     for (int i = 0; i < 300 && events_total() <= before; i++) {
         if (i % 10 == 0)
@@ -687,6 +709,7 @@ static void restart_still_isolated(void)
      * table must be there, not some time later */
     CHECK_MSG(table_present(), "the agent runs, but the table is not there yet");
     CHECK_MSG(!outside_reachable(1500, reach, sizeof(reach)) && !reach[0], "after restart, these connect: %s", reach);
+    CHECK_STR(isolation_shown(), "isolated");
     ready = true;
 }
 
@@ -709,6 +732,7 @@ static void release_restores(void)
     snprintf(path, sizeof(path), "%s/state/isolation.state", dir);
     CHECK(access(path, F_OK) != 0);
     CHECK_MSG(outside_reachable(5000, reach, sizeof(reach)), "released, but only these connect: %s", reach);
+    CHECK_MSG(wait_isolation_shown("not isolated", 60), "the inventory shows '%s'", isolation_shown());
     /* releasing again is harmless; the watchdog does not bring it back */
     res = command("{\"type\": \"release\"}");
     CHECK(res && strcmp(json_string_value(json_object_get(res, "status")) ?: "", "succeeded") == 0);
