@@ -721,7 +721,7 @@ static void test_cli(void)
 {
     struct dev d;
     char out[16384], type[64];
-    long long cid;
+    long long cid, iso;
     FILE *p;
     int rc;
 
@@ -748,16 +748,36 @@ static void test_cli(void)
               ==, 200);
     rc = cli_end(p, out, sizeof(out));
     CHECK_MSG(rc == 1 && strstr(out, "failed: command type 'scan' is not supported"), "exit %d: %s", rc, out);
+    /* in a terminal, a running scan draws a progress bar */
+    if (access("/usr/bin/script", X_OK) == 0) {
+        char cmd[1200];
+        snprintf(cmd, sizeof(cmd), "/usr/bin/script -qec \"'%s' scan cli-1 --path /srv --timeout 60\" /dev/null 2>&1",
+                 serverproc_binary());
+        fflush(NULL);
+        p = popen(cmd, "r");
+        cid = device_gets_command(&d, type, sizeof(type));
+        CHECK_STR(type, "scan");
+        CHECK_INT(post_dev(&d, "progress", cid, "{\"percent\":42.5,\"files\":17,\"message\":\"/srv/www\"}", NULL), ==,
+                  200);
+        usleep(3000000); /* the CLI polls twice a second: let it draw (asserted below: drawn, not when) */
+        CHECK_INT(post_dev(&d, "result", cid, "{\"status\":\"succeeded\",\"output\":{\"kind\":\"custom\"}}", NULL),
+                  ==, 200);
+        rc = cli_end(p, out, sizeof(out));
+        CHECK_MSG(rc == 0 && strstr(out, "42.5%") && strstr(out, "17 files") && strstr(out, "succeeded"), "exit %d: %s",
+                  rc, out);
+    }
     /* --no-wait, list, show, cancel, CSV */
     rc = cli_end(cli_start("isolate cli-1 --no-wait --comment contain"), out, sizeof(out));
     CHECK_MSG(rc == 0 && strstr(out, "isolate on cli-1): queued"), "exit %d: %s", rc, out);
+    iso = strtoll(out + strlen("action "), NULL, 10);
+    CHECK(iso > 0);
     rc = cli_end(cli_start("actions --device cli-1"), out, sizeof(out));
     CHECK_MSG(rc == 0 && strstr(out, "STATE") && strstr(out, "isolate") && strstr(out, "kill_process"), "%s", out);
     rc = cli_end(cli_start("actions --json --type isolate"), out, sizeof(out));
     CHECK_MSG(rc == 0 && strstr(out, "\"total\":1"), "%s", out);
-    rc = cli_end(cli_start("action show 3"), out, sizeof(out));
-    CHECK_MSG(rc == 0 && strstr(out, "action 3") && strstr(out, "contain"), "%s", out);
-    rc = cli_end(cli_start("action cancel 3 --comment oops"), out, sizeof(out));
+    rc = cli_end(cli_start("action show %lld", iso), out, sizeof(out));
+    CHECK_MSG(rc == 0 && strstr(out, "contain") && strstr(out, "queued"), "%s", out);
+    rc = cli_end(cli_start("action cancel %lld --comment oops", iso), out, sizeof(out));
     CHECK_MSG(rc == 0 && strstr(out, "cancelled"), "%s", out);
     rc = cli_end(cli_start("actions --csv"), out, sizeof(out));
     CHECK_MSG(rc == 0 && strncmp(out, "id,created,device", 17) == 0 && strstr(out, "\"oops\"") == NULL &&
@@ -768,7 +788,7 @@ static void test_cli(void)
     CHECK_INT(cli_end(cli_start("kill cli-1 notapid"), out, sizeof(out)), ==, 2);
     rc = cli_end(cli_start("kill cli-1 1"), out, sizeof(out));
     CHECK_MSG(rc == 1 && strstr(out, "never killed"), "%s", out);
-    rc = cli_end(cli_start("action approve 3"), out, sizeof(out));
+    rc = cli_end(cli_start("action approve %lld", iso), out, sizeof(out));
     CHECK_MSG(rc == 1 && strstr(out, "409"), "%s", out);
 }
 
