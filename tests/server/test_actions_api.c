@@ -496,6 +496,32 @@ static void test_undo(void)
     json_decref(a);
     CHECK_INT(status_of(r2, "POST", path, NULL), ==, 409); /* once */
     CHECK(audited(undo, "action.create", "rob"));
+    /* isolate is undone by a release */
+    {
+        long long iso = create(r1, "{\"type\":\"isolate\",\"device\":\"ws-1\"}", &st), rel;
+        json_t *c;
+        size_t i;
+        cmds = poll_commands(&d); /* the restore_file above, then the isolate */
+        json_array_foreach(cmds, i, c) {
+            if (!strcmp(jstr(c, "type"), "isolate"))
+                CHECK_INT(post_dev(&d, "result", json_integer_value(json_object_get(c, "id")),
+                                   "{\"status\":\"succeeded\",\"output\":{\"isolated\":true}}", NULL),
+                          ==, 200);
+        }
+        json_decref(cmds);
+        CHECK_STR(state_of(iso), "succeeded");
+        snprintf(path, sizeof(path), "/api/v1/actions/%lld/undo", iso);
+        a = call(r1, "POST", path, NULL, &st);
+        CHECK_INT(st, ==, 201);
+        rel = json_integer_value(json_object_get(a, "id"));
+        CHECK_STR(jstr(a, "type"), "release");
+        CHECK_INT(json_object_size(json_object_get(a, "target")), ==, 0);
+        json_decref(a);
+        cmds = poll_commands(&d);
+        CHECK_STR(jstr(json_array_get(cmds, 0), "type"), "release");
+        json_decref(cmds);
+        CHECK_STR(state_of(rel), "sent");
+    }
     /* no undo for a kill, none for an undo */
     kill = create(r1, "{\"type\":\"kill_process\",\"device\":\"ws-1\",\"target\":{\"pid\":50}}", &st);
     snprintf(path, sizeof(path), "/api/v1/actions/%lld/undo", kill);
