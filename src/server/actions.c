@@ -132,6 +132,8 @@ static enum store_action_state derive(struct store_action *a, const struct store
     if (c->progress_json && (!a->progress_json || strcmp(a->progress_json, c->progress_json) != 0))
         *oom |= set_text(&a->progress_json, c->progress_json) != 0;
     a->progress_ms = c->progress_ms;
+    if (!a->cancel_ms && c->cancel_ms)
+        a->cancel_ms = c->cancel_ms; /* asked for while the action moved: the command remembers */
     switch (c->status) {
     case CMD_QUEUED: to = ACTION_QUEUED; break;
     case CMD_SENT:
@@ -154,7 +156,7 @@ static enum store_action_state derive(struct store_action *a, const struct store
             to = ACTION_SUCCEEDED;
         else if (c->error && strcmp(c->error, expired_text) == 0)
             to = ACTION_EXPIRED;
-        else if (a->cancel_ms || (c->error && strcmp(c->error, cancelled_text) == 0))
+        else if (a->cancel_ms || c->cancel_ms || (c->error && strcmp(c->error, cancelled_text) == 0))
             to = ACTION_CANCELLED;
         else
             to = ACTION_FAILED;
