@@ -27,7 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -713,6 +716,69 @@ out:
     fx_destroy(&fx);
 }
 
+/* In a private mount namespace: a proc mounted inside the tree is not
+ * entered, a tmpfs mounted inside it is (a local file system). The child
+ * process answers through its exit status. */
+static int mounts_child(const struct fixture *fx)
+{
+    char procdir[PATH_MAX], tmpdir[PATH_MAX], file[PATH_MAX + 16], err[256];
+    struct scan_options o = {.kind = SCAN_CUSTOM, .path = fx->root, .cpu_budget = -1,
+                             .io_priority = SCAN_IO_NORMAL, .no_clamav = true, .dpkg_admindir = fx->adm};
+    struct jsonw w;
+    json_t *res;
+    int fd, rc = 10;
+
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return 2;
+    snprintf(procdir, sizeof(procdir), "%s/mnt-proc", fx->root);
+    snprintf(tmpdir, sizeof(tmpdir), "%s/mnt-tmpfs", fx->root);
+    if (mkdir(procdir, 0755) != 0 || mkdir(tmpdir, 0755) != 0 || mount("proc", procdir, "proc", 0, NULL) != 0 ||
+        mount("tmpfs", tmpdir, "tmpfs", 0, "size=1m") != 0)
+        return 3;
+    snprintf(file, sizeof(file), "%s/inside", tmpdir);
+    fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, IOC_BYTES, strlen(IOC_BYTES)) != (ssize_t)strlen(IOC_BYTES))
+        return 4;
+    close(fd);
+    const char *iocs[1] = {fx->ioc_sha};
+    o.indicators = iocs;
+    o.nindicators = 1;
+    jsonw_init(&w);
+    if (scan_run(&o, &w, err, sizeof(err)) != 0)
+        return 5;
+    res = json_loadb(w.buf, w.len, 0, NULL);
+    jsonw_free(&w);
+    /* the miner config, the ioc sample and its copy on the tmpfs; 16 files of the fixture + 1; nothing from proc */
+    if (json_array_size(json_object_get(res, "findings")) == 3 &&
+        json_integer_value(json_object_get(res, "files_scanned")) == 17)
+        rc = 0;
+    json_decref(res);
+    umount2(procdir, MNT_DETACH);
+    umount2(tmpdir, MNT_DETACH);
+    return rc;
+}
+
+static void pseudo_fs_not_entered(void)
+{
+    struct fixture fx = {0};
+    int e, status = 0;
+    pid_t pid;
+
+    if (!check_is_root()) {
+        check_skip_("needs root for a private mount namespace");
+        return;
+    }
+    e = fx_create(&fx);
+    CHECK_MSG(e == 0, "fixture: %s", strerror(-e));
+    pid = fork();
+    if (pid == 0)
+        _exit(mounts_child(&fx));
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        check_fail_(__FILE__, __LINE__, "the scan in a mount namespace: child status %d (2-4: set-up, 5: scan, "
+                    "10: wrong findings or file count)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    fx_destroy(&fx);
+}
+
 static void fs_types(void)
 {
     CHECK(scan_fs_is_skipped(0x9fa0));      /* proc */
@@ -737,6 +803,7 @@ int main(int argc, char **argv)
         {"clamav_signature", clamav_signature},
         {"quick_scan_sees_tmp", quick_scan_sees_tmp},
         {"command_handler", command_handler},
+        {"pseudo_fs_not_entered", pseudo_fs_not_entered},
         {"fs_types", fs_types},
         {NULL, NULL},
     };
