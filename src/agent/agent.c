@@ -260,6 +260,12 @@ static void publish_health(struct agent *a)
     channel_publish_health(a->chan, &h);
 }
 
+/* Isolation's pinned addresses go to the channel (isolation_on_pins). */
+static void pin_channel(void *ctx, const char *pins)
+{
+    channel_pin(ctx, pins);
+}
+
 /* Enrolled: reads agent.conf, opens the spool, creates the channel. */
 static int open_server_output(struct agent *a, char *err, size_t errlen)
 {
@@ -298,6 +304,7 @@ static int open_server_output(struct agent *a, char *err, size_t errlen)
     e = channel_new(&a->chan, &a->conf, err, errlen);
     if (e)
         return e;
+    isolation_on_pins(a->iso, pin_channel, a->chan);
     a->spooled = output_spool_new(a->spool);
     if (!a->spooled) {
         snprintf(err, errlen, "out of memory");

@@ -25,6 +25,7 @@ struct channel {
     bool stop;                  /* under lock; also read atomically */
     struct channel_status st;   /* under lock */
     struct channel_health health;
+    char pins[1024];            /* under lock: see channel_pin */
 };
 
 const char *link_state_name(enum link_state s)
@@ -164,7 +165,7 @@ void channel_error_message(const char *body, size_t len, char *out, size_t outle
 int https_call(void **handle, const struct https_request *rq, struct https_reply *rp)
 {
     CURL *h = *handle;
-    struct curl_slist *hdrs = NULL;
+    struct curl_slist *hdrs = NULL, *pins = NULL;
     struct sink sink = {0};
     struct curl_blob ca = {.data = (void *)rq->ca_pem, .len = rq->ca_len, .flags = CURL_BLOB_COPY};
     char errbuf[CURL_ERROR_SIZE] = "", line[AGENTCONF_ID_MAX + AGENTCONF_SECRET_MAX + 64];
@@ -228,10 +229,24 @@ int https_call(void **handle, const struct https_request *rq, struct https_reply
     } else {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     }
+    /* '+': like resolved entries, they age out once no longer given */
+    for (const char *p = rq->resolve ? rq->resolve : ""; *p;) {
+        size_t n = strcspn(p, "\n");
+        char pin[1100];
+        if (n && n < sizeof(pin) - 2) {
+            snprintf(pin, sizeof(pin), "+%.*s", (int)n, p);
+            pins = curl_slist_append(pins, pin);
+        }
+        p += n + (p[n] ? 1 : 0);
+    }
+    if (pins)
+        curl_easy_setopt(h, CURLOPT_RESOLVE, pins);
     c = curl_easy_perform(h);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(h, CURLOPT_RESOLVE, NULL);
     curl_slist_free_all(hdrs);
+    curl_slist_free_all(pins);
     if (c != CURLE_OK) {
         e = sink.too_big ? -EMSGSIZE : errno_of(c);
         if (sink.too_big)
@@ -331,7 +346,7 @@ static int abort_when_stopping(void *ctx)
 int channel_call(struct channel *c, void **handle, const char *method, const char *path, const char *content_type,
                  const void *body, size_t len, long timeout_s, struct https_reply *rp)
 {
-    char url[AGENTCONF_URL_MAX + 256];
+    char url[AGENTCONF_URL_MAX + 256], pins[sizeof(c->pins)];
     size_t n = strlen(c->conf.server_url);
     struct https_request rq = {
         .url = url,
@@ -343,11 +358,15 @@ int channel_call(struct channel *c, void **handle, const char *method, const cha
         .ca_pem = c->ca_pem,
         .ca_len = c->ca_len,
         .proxy = c->conf.proxy,
+        .resolve = pins,
         .timeout_s = timeout_s ? timeout_s : 60,
         .progress = abort_when_stopping,
         .progress_ctx = c,
     };
 
+    pthread_mutex_lock(&c->lock);
+    memcpy(pins, c->pins, sizeof(pins));
+    pthread_mutex_unlock(&c->lock);
     /* the server URL may end with a slash; path starts with one */
     while (n && c->conf.server_url[n - 1] == '/')
         n--;
@@ -441,6 +460,13 @@ bool channel_sleep(struct channel *c, uint64_t ms)
     stopping = c->stop;
     pthread_mutex_unlock(&c->lock);
     return !stopping;
+}
+
+void channel_pin(struct channel *c, const char *pins)
+{
+    pthread_mutex_lock(&c->lock);
+    snprintf(c->pins, sizeof(c->pins), "%s", pins ? pins : "");
+    pthread_mutex_unlock(&c->lock);
 }
 
 void channel_publish_health(struct channel *c, const struct channel_health *h)

@@ -49,6 +49,7 @@ struct https_request {
     const char *ca_pem;         /* the CA to trust (and nothing else) */
     size_t ca_len;
     const char *proxy;          /* "" or NULL: no proxy */
+    const char *resolve;        /* pinned addresses: "host:port:addr[,addr...]" lines ("" or NULL: none) */
     long timeout_s;             /* the whole request */
     /* Called about once a second during the request (and more often while
      * data flows); returning non-zero aborts it (-ECANCELED). */
@@ -132,6 +133,13 @@ bool channel_stopping(struct channel *c);
 bool channel_sleep(struct channel *c, uint64_t ms);
 
 void channel_publish_health(struct channel *c, const struct channel_health *h);
+
+/* Pins the server's (and proxy's) name to addresses: newline-separated
+ * "host:port:addr[,addr...]" lines (IPv6 addresses in brackets), used by
+ * every later request instead of DNS; "" unpins (names are resolved
+ * again once curl's cache entries age out). Isolation pins what it
+ * allowed, since DNS is blocked then. Longer text is cut. */
+void channel_pin(struct channel *c, const char *pins);
 void channel_get_health(struct channel *c, struct channel_health *out);
 void channel_get_status(struct channel *c, struct channel_status *out);
 

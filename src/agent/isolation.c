@@ -13,6 +13,7 @@
  *   isolated=1
  *   comment=text
  *   allow=192.0.2.1 8443      (one per pinned endpoint)
+ *   pin=yamori.example:8443:192.0.2.1,[2001:db8::1]   (one per name)
  * It exists only while the machine is isolated; release removes it.
  *
  * One mutex covers the libnftables context and the state: the command
@@ -43,6 +44,7 @@
 #define STATE_MAX_BYTES 8192
 #define RULESET_MAX 16384
 #define COMMENT_MAX 255
+#define PINS_MAX 1024
 
 struct isolation {
     pthread_mutex_t lock;
@@ -59,6 +61,9 @@ struct isolation {
     size_t n;
     char addrs[ISOLATION_MAX_ADDRS][46];
     unsigned ports[ISOLATION_MAX_ADDRS];
+    char pins[PINS_MAX];       /* "host:port:addr,..." lines for names */
+    isolation_pin_fn pin_fn;
+    void *pin_ctx;
     /* applied */
     enum isolation_state state;
     char error[512];
@@ -128,12 +133,17 @@ int isolation_url_endpoint(const char *url, unsigned default_port, char *host, s
     return 0;
 }
 
-/* Resolves url's host into the endpoint list (deduplicated). */
+static bool is_v6(const char *addr);
+static bool valid_addr(const char *addr);
+
+/* Resolves url's host into the endpoint list (deduplicated); a name (not
+ * an address) also gets its pin line appended to pins. */
 static int resolve(const char *url, unsigned default_port, char (*addrs)[46], unsigned *ports, size_t *n,
-                   char *err, size_t errlen)
+                   char *pins, size_t pinslen, char *err, size_t errlen)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    char host[256];
+    char host[256], pin[PINS_MAX];
+    size_t pl, first;
     unsigned port;
     int rc;
 
@@ -147,6 +157,7 @@ static int resolve(const char *url, unsigned default_port, char (*addrs)[46], un
                  host, url, gai_strerror(rc));
         return -EHOSTUNREACH;
     }
+    first = *n;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         char buf[46];
         bool dup = false;
@@ -165,6 +176,18 @@ static int resolve(const char *url, unsigned default_port, char (*addrs)[46], un
         (*n)++;
     }
     freeaddrinfo(res);
+    if (valid_addr(host) || *n == first)
+        return 0;
+    pl = (size_t)snprintf(pin, sizeof(pin), "%s:%u:", host, port);
+    for (size_t i = first; i < *n && pl < sizeof(pin); i++)
+        pl += (size_t)snprintf(pin + pl, sizeof(pin) - pl, is_v6(addrs[i]) ? "%s[%s]" : "%s%s", i > first ? "," : "",
+                               addrs[i]);
+    if (pl >= sizeof(pin) || strlen(pins) + pl + 2 > pinslen) {
+        snprintf(err, errlen, "%s resolves to too many addresses to pin", host);
+        return -ENOSPC;
+    }
+    strcat(pins, pin);
+    strcat(pins, "\n");
     return 0;
 }
 
@@ -328,6 +351,11 @@ static int save_state(struct isolation *iso, char *err, size_t errlen)
                            iso->comment);
     for (size_t i = 0; i < iso->n && len < sizeof(buf); i++)
         len += (size_t)snprintf(buf + len, sizeof(buf) - len, "allow=%s %u\n", iso->addrs[i], iso->ports[i]);
+    for (const char *p = iso->pins; *p && len < sizeof(buf);) {
+        size_t k = strcspn(p, "\n");
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "pin=%.*s\n", (int)k, p);
+        p += k + (p[k] ? 1 : 0);
+    }
     if (len >= sizeof(buf)) {
         snprintf(err, errlen, "the isolation state does not fit in %d bytes", STATE_MAX_BYTES);
         return -ENOSPC;
@@ -376,6 +404,7 @@ static int load_state(struct isolation *iso, char *err, size_t errlen)
     buf[got] = '\0';
     iso->n = 0;
     iso->comment[0] = '\0';
+    iso->pins[0] = '\0';
     for (char *p = buf, *nl; *p; p = nl + 1) {
         nl = strchr(p, '\n');
         line++;
@@ -390,6 +419,15 @@ static int load_state(struct isolation *iso, char *err, size_t errlen)
             isolated = true;
         } else if (strncmp(p, "comment=", 8) == 0 && valid_comment(p + 8)) {
             snprintf(iso->comment, sizeof(iso->comment), "%s", p + 8);
+        } else if (strncmp(p, "pin=", 4) == 0) {
+            size_t k = strlen(p + 4);
+            if (k == 0 || k != strspn(p + 4, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:,[]") ||
+                strlen(iso->pins) + k + 2 > sizeof(iso->pins)) {
+                snprintf(err, errlen, "%s:%d: expected pin=HOST:PORT:ADDRESS[,ADDRESS...]", iso->state_path, line);
+                return -EINVAL;
+            }
+            strcat(iso->pins, p + 4);
+            strcat(iso->pins, "\n");
         } else if (strncmp(p, "allow=", 6) == 0) {
             char addr[46];
             unsigned port;
@@ -527,7 +565,7 @@ int isolation_start_watchdog(struct isolation *iso, char *err, size_t errlen)
 
 int isolation_isolate(struct isolation *iso, const char *comment, char *err, size_t errlen)
 {
-    char addrs[ISOLATION_MAX_ADDRS][46], old_comment[COMMENT_MAX + 1];
+    char addrs[ISOLATION_MAX_ADDRS][46], old_comment[COMMENT_MAX + 1], pins[PINS_MAX] = "";
     unsigned ports[ISOLATION_MAX_ADDRS];
     size_t n = 0;
     bool was = false;
@@ -541,9 +579,9 @@ int isolation_isolate(struct isolation *iso, const char *comment, char *err, siz
     was = iso->requested;
     if (!was) {
         /* resolve before the table is there: afterwards DNS is blocked */
-        e = resolve(iso->server_url, 443, addrs, ports, &n, err, errlen);
+        e = resolve(iso->server_url, 443, addrs, ports, &n, pins, sizeof(pins), err, errlen);
         if (!e && iso->proxy_url[0])
-            e = resolve(iso->proxy_url, 1080, addrs, ports, &n, err, errlen);
+            e = resolve(iso->proxy_url, 1080, addrs, ports, &n, pins, sizeof(pins), err, errlen);
         if (!e && n == 0) {
             snprintf(err, errlen, "the server's name resolves to no IPv4 or IPv6 address; not isolating");
             e = -EHOSTUNREACH;
@@ -553,6 +591,7 @@ int isolation_isolate(struct isolation *iso, const char *comment, char *err, siz
         memcpy(iso->addrs, addrs, sizeof(addrs));
         memcpy(iso->ports, ports, sizeof(ports));
         iso->n = n;
+        memcpy(iso->pins, pins, sizeof(pins));
     }
     snprintf(old_comment, sizeof(old_comment), "%s", iso->comment);
     if (comment)
@@ -567,9 +606,12 @@ int isolation_isolate(struct isolation *iso, const char *comment, char *err, siz
             if (remove_table(iso, why, sizeof(why)) != 0)
                 log_error("cannot take back the isolation table after a failure: %s", why);
             iso->n = 0;
+            iso->pins[0] = '\0';
         }
         goto out;
     }
+    if (iso->pin_fn)
+        iso->pin_fn(iso->pin_ctx, iso->pins);
     iso->requested = true;
     iso->state = ISOLATION_ON;
     iso->error[0] = '\0';
@@ -606,12 +648,25 @@ int isolation_release(struct isolation *iso, char *err, size_t errlen)
     iso->error[0] = '\0';
     iso->comment[0] = '\0';
     iso->n = 0;
+    iso->pins[0] = '\0';
+    if (iso->pin_fn)
+        iso->pin_fn(iso->pin_ctx, "");
     free(iso->fingerprint);
     iso->fingerprint = NULL;
     log_info("released from isolation");
 out:
     pthread_mutex_unlock(&iso->lock);
     return e;
+}
+
+void isolation_on_pins(struct isolation *iso, isolation_pin_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&iso->lock);
+    iso->pin_fn = fn;
+    iso->pin_ctx = ctx;
+    if (fn)
+        fn(ctx, iso->requested ? iso->pins : "");
+    pthread_mutex_unlock(&iso->lock);
 }
 
 void isolation_get_status(struct isolation *iso, struct isolation_status *out)

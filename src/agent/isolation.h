@@ -9,7 +9,9 @@
  * are resolved once, when isolation is requested, and pinned: they are
  * written with the state to <state_dir>/isolation.state, so a restart or
  * a reboot re-applies the same table without asking DNS (which the table
- * blocks). The agent re-applies the table at start before anything else.
+ * blocks), and the names are pinned to them in the agent's HTTPS client
+ * (isolation_on_pins). The agent re-applies the table at start before
+ * anything else.
  *
  * A watchdog thread lists the table every two seconds and compares it
  * with what was applied (the listing is the fingerprint); when someone
@@ -89,6 +91,15 @@ void isolation_get_status(struct isolation *iso, struct isolation_status *out);
  * loop emits one IsolationTampered event per call that returns > 0. The
  * description of the last repair goes to what (may be NULL). */
 uint64_t isolation_take_tampered(struct isolation *iso, char *what, size_t whatlen);
+
+/* Receives the pins: newline-separated "host:port:addr[,addr...]" lines
+ * for the names in the server and proxy URLs (none for addresses), "" when
+ * not isolated; see channel_pin. */
+typedef void (*isolation_pin_fn)(void *ctx, const char *pins);
+
+/* Calls fn now with the current pins and again whenever they change
+ * (isolate, release), from the thread that changed them. */
+void isolation_on_pins(struct isolation *iso, isolation_pin_fn fn, void *ctx);
 
 /* Stops the watchdog and frees iso. The table stays: isolation survives
  * the agent stopping. Accepts NULL. */

@@ -484,6 +484,131 @@ static void ruleset_form(void)
     CHECK_INT(isolation_url_endpoint("h:1", 443, host, sizeof(host), &port), ==, -EINVAL);
 }
 
+/* ------------------------------------------------------------ in process */
+
+static char pinned[1024];
+static int pin_calls;
+
+static void on_pins(void *ctx, const char *pins)
+{
+    (void)ctx;
+    snprintf(pinned, sizeof(pinned), "%s", pins);
+    pin_calls++;
+}
+
+/* In a child in a network namespace of its own: a server URL with a name
+ * (localhost, from /etc/hosts) is resolved before the table goes up and
+ * pinned; the state survives a new instance (a restart); release takes
+ * the table and the pins away. Returns "" or what went wrong. */
+static void named_server_child(int fd)
+{
+    char tmp[] = "/tmp/yamori-isolation-unit.XXXXXX", err[512] = "", why[8192] = "", path[300], text[4096];
+    bool made = false;
+    struct isolation *iso = NULL;
+    struct isolation_status st;
+    int n;
+
+#define FAIL_IF(cond, ...)                                                                                     \
+    do {                                                                                                       \
+        if (cond) {                                                                                            \
+            snprintf(why, sizeof(why), __VA_ARGS__);                                                           \
+            goto out;                                                                                          \
+        }                                                                                                      \
+    } while (0)
+    FAIL_IF(unshare(CLONE_NEWNET) != 0, "unshare: %s", strerror(errno));
+    FAIL_IF(system("ip link set lo up") != 0, "ip link set lo up failed");
+    FAIL_IF(!mkdtemp(tmp), "mkdtemp: %s", strerror(errno));
+    made = true;
+    FAIL_IF(isolation_open(&iso, tmp, "https://localhost:9443/", NULL, err, sizeof(err)) != 0, "open: %s", err);
+    isolation_on_pins(iso, on_pins, NULL);
+    FAIL_IF(pin_calls != 1 || pinned[0], "not isolated, yet pins '%s'", pinned);
+    FAIL_IF(isolation_isolate(iso, "unit", err, sizeof(err)) != 0, "isolate: %s", err);
+    FAIL_IF(strncmp(pinned, "localhost:9443:", 15) != 0 || !strstr(pinned, "127.0.0.1"), "pins '%s'", pinned);
+    isolation_get_status(iso, &st);
+    FAIL_IF(st.state != ISOLATION_ON || st.nallowed < 1, "state %s, %zu allowed", isolation_state_name(st.state),
+            st.nallowed);
+    FAIL_IF(system("nft list table inet " ISOLATION_TABLE " >/dev/null 2>&1") != 0, "no table after isolate");
+    snprintf(path, sizeof(path), "%s/isolation.state", tmp);
+    {
+        FILE *f = fopen(path, "r");
+        n = f ? (int)fread(text, 1, sizeof(text) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        text[n > 0 ? n : 0] = '\0';
+    }
+    FAIL_IF(!strstr(text, "isolated=1") || !strstr(text, "pin=localhost:9443:") || !strstr(text, "comment=unit"),
+            "state file: %s", text);
+    /* a restart: the table gone meanwhile, a new instance puts it back from the file alone */
+    isolation_free(iso);
+    iso = NULL;
+    FAIL_IF(system("nft flush ruleset") != 0, "nft flush ruleset failed");
+    pinned[0] = '\0';
+    FAIL_IF(isolation_open(&iso, tmp, "https://unresolvable.invalid:1/", NULL, err, sizeof(err)) != 0,
+            "reopen: %s", err);
+    FAIL_IF(system("nft list table inet " ISOLATION_TABLE " >/dev/null 2>&1") != 0, "no table after reopen");
+    isolation_on_pins(iso, on_pins, NULL);
+    FAIL_IF(strncmp(pinned, "localhost:9443:", 15) != 0, "pins after reopen '%s'", pinned);
+    FAIL_IF(isolation_release(iso, err, sizeof(err)) != 0, "release: %s", err);
+    FAIL_IF(pinned[0], "released, yet pins '%s'", pinned);
+    FAIL_IF(system("nft list ruleset | grep -q .") == 0, "released, yet a rule set is left");
+    FAIL_IF(access(path, F_OK) == 0, "released, yet the state file is left");
+    /* a name that does not resolve: refused, nothing applied */
+    isolation_free(iso);
+    iso = NULL;
+    FAIL_IF(isolation_open(&iso, tmp, "https://unresolvable.invalid:1/", NULL, err, sizeof(err)) != 0,
+            "open: %s", err);
+    FAIL_IF(isolation_isolate(iso, NULL, err, sizeof(err)) == 0, "isolated without a server address");
+    FAIL_IF(!strstr(err, "cannot resolve"), "error: %s", err);
+    FAIL_IF(system("nft list ruleset | grep -q .") == 0, "a refused isolate left a rule set");
+    /* a malformed state file: an error naming the line, nothing applied */
+    isolation_free(iso);
+    iso = NULL;
+    {
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fputs("isolated=1\nallow=not-an-address 1\n", f);
+            fclose(f);
+        }
+    }
+    FAIL_IF(isolation_open(&iso, tmp, "https://localhost:9443/", NULL, err, sizeof(err)) != -EINVAL,
+            "a malformed state file was accepted");
+    FAIL_IF(!strstr(err, ":2:"), "error without the line: %s", err);
+    FAIL_IF(system("nft list ruleset | grep -q .") == 0, "a malformed state file left a rule set");
+#undef FAIL_IF
+out:
+    isolation_free(iso);
+    if (made) {
+        snprintf(path, sizeof(path), "rm -rf '%s'", tmp);
+        (void)!system(path);
+    }
+    (void)!write(fd, why, strlen(why));
+}
+
+static void named_server_in_process(void)
+{
+    char why[8193] = "";
+    int fds[2], ws;
+    ssize_t n;
+    pid_t p;
+
+    if (!check_is_root())
+        SKIP("needs root (a network namespace and nftables)");
+    CHECK(pipe(fds) == 0);
+    p = fork();
+    if (p == 0) {
+        close(fds[0]);
+        named_server_child(fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    n = read(fds[0], why, sizeof(why) - 1);
+    close(fds[0]);
+    why[n > 0 ? n : 0] = '\0';
+    CHECK(p > 0 && waitpid(p, &ws, 0) == p);
+    CHECK_MSG(!why[0], "%s", why);
+    CHECK_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "the child ended badly (status %d)", ws);
+}
+
 /* Namespaces, server in srv, enrolled agent in dev, peers listening. */
 static void setup(void)
 {
@@ -753,6 +878,7 @@ int main(int argc, char **argv)
     static const struct check_case cases[] = {
         {"ruleset_form", ruleset_form},
         {"command_args_checked", command_args_checked},
+        {"named_server_in_process", named_server_in_process},
         {"setup_in_namespaces", setup},
         {"isolate_cuts_outside_keeps_server", isolate_cuts_outside_keeps_server},
         {"flush_is_repaired_and_alerted", flush_is_repaired_and_alerted},
