@@ -25,7 +25,7 @@ rule Yamori_ReverseShell_Netcat_Exec
         severity = "high"
         reference = "behaviour: shell served over a network connection (ATT&CK T1059.004)"
     strings:
-        $nc = /\b(nc|ncat|netcat)(\.traditional)?\s+(-[a-z]+\s+)*-e\s+\/bin\/(ba)?sh/ ascii
+        $nc = /\b(nc|ncat|netcat)(\.traditional|\.openbsd)?\s[^\n|;&]{0,100}\s-(e|c)\s+['"]?\/bin\/(ba|da)?sh/ ascii
         $fifo = /mkfifo\s+\S+;\s*(cat|tail)[^|]*\|\s*\/bin\/(ba)?sh\s+-i[^|]*\|\s*(nc|ncat|netcat)\s/ ascii
         $socat = /socat\s+(tcp|TCP)[^ ]*:[^ ]+\s+exec:['"]?\/bin\/(ba)?sh/ ascii
     condition:

