@@ -15,14 +15,18 @@
  * fine, the events it sends are what "events keep flowing" looks at.
  *
  * The scenario, one case per step (a step after a failed one is skipped):
- * before isolation everything is reachable; an `isolate` command queued
- * with the device command API makes the outside peer unreachable in both
- * directions, IPv4 and IPv6, while heartbeats and events keep reaching
- * the server and the inventory says "isolated"; `nft flush ruleset` in dev
- * is repaired within seconds and becomes an IsolationTampered event and a
- * high alert; after an agent restart (with the table flushed while it was
- * down, as a reboot does) the table is back before the agent talks to the
- * server; `release` restores reachability and leaves nothing of ours.
+ * before isolation everything is reachable; an `isolate` action (the
+ * action center, POST /api/v1/actions) makes the outside peer unreachable
+ * in both directions, IPv4 and IPv6, while heartbeats and events keep
+ * reaching the server and the inventory says "isolated"; isolating again
+ * (a plain device command) is harmless; `nft flush ruleset` in dev, and an
+ * accept rule added to our chain, are repaired within seconds and become
+ * an IsolationTampered event and a high alert; after an agent restart
+ * (with the table flushed while it was down, as a reboot does) the table
+ * is back before the agent talks to the server; undoing the isolate
+ * action (a release) restores reachability and leaves nothing of ours.
+ * The handlers also run in process, in a namespace of their own, for a
+ * named server, a restart from the state file and refusals.
  * Needs root.
  */
 #include <arpa/inet.h>
@@ -388,7 +392,6 @@ static bool wait_isolation_shown(const char *want, int seconds)
 
 /* Queues a command; waits for its end; returns the command (new ref). */
 static char command_why[300];
-static bool server_lacks_type; /* the server refused the command type as unknown */
 
 static json_t *command(const char *body)
 {
@@ -402,7 +405,6 @@ static json_t *command(const char *body)
     cid = json_integer_value(json_object_get(cmd, "id"));
     snprintf(command_why, sizeof(command_why), "POST %s: %ld %s", path, status,
              json_string_value(json_object_get(json_object_get(cmd, "error"), "message")) ?: "");
-    server_lacks_type = status == 400 && strstr(command_why, "unknown command type");
     json_decref(cmd);
     if (status != 201 || cid <= 0)
         return NULL;
@@ -413,6 +415,37 @@ static json_t *command(const char *body)
         res = api("GET", path, NULL, &status);
         st = json_string_value(json_object_get(res, "status"));
         if (st && (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0))
+            return res;
+        json_decref(res);
+        usleep(100000);
+    }
+    return NULL;
+}
+
+/* Waits for an action (POST /api/v1/actions, or path's verb) to end;
+ * returns it (new ref), or NULL with command_why. */
+static json_t *action(const char *path, const char *body)
+{
+    char get[200];
+    json_t *a, *res = NULL;
+    long status;
+    long long aid;
+
+    a = api("POST", path, body, &status);
+    aid = json_integer_value(json_object_get(a, "id"));
+    snprintf(command_why, sizeof(command_why), "POST %s: %ld %s", path, status,
+             json_string_value(json_object_get(json_object_get(a, "error"), "message")) ?: "");
+    json_decref(a);
+    if (status != 201 || aid <= 0)
+        return NULL;
+    snprintf(command_why, sizeof(command_why), "action %lld did not end", aid);
+    snprintf(get, sizeof(get), "/api/v1/actions/%lld", aid);
+    for (int i = 0; i < 600; i++) {
+        const char *st;
+        res = api("GET", get, NULL, &status);
+        st = json_string_value(json_object_get(res, "state"));
+        if (st && strcmp(st, "queued") && strcmp(st, "sent") && strcmp(st, "running") &&
+            strcmp(st, "pending_approval"))
             return res;
         json_decref(res);
         usleep(100000);
@@ -712,22 +745,26 @@ static void command_args_checked(void)
     jsonw_free(&out);
 }
 
+static long long isolate_action_id;
+
 static void isolate_cuts_outside_keeps_server(void)
 {
-    char expect[64], reach[200];
+    char expect[64], reach[200], body[300];
     json_t *res, *out, *allowed;
     long long before;
 
     if (!ready)
         SKIP("the setup or an earlier step failed");
     ready = false;
-    res = command("{\"type\": \"isolate\", \"args\": {}}");
-    if (!res && server_lacks_type)
-        SKIP("this server does not know the isolate command type yet (%s)", command_why);
+    /* through the action center, as a responder does (yamori isolate HOST) */
+    snprintf(body, sizeof(body), "{\"type\": \"isolate\", \"device\": \"%s\", \"target\": {}, \"comment\": "
+             "\"isolation test\"}", device_id);
+    res = action("/api/v1/actions", body);
     CHECK_MSG(res, "%s: %s", command_why, agent_log_tail());
-    CHECK_MSG(strcmp(json_string_value(json_object_get(res, "status")) ?: "", "succeeded") == 0, "isolate: %s",
+    CHECK_MSG(strcmp(json_string_value(json_object_get(res, "state")) ?: "", "succeeded") == 0, "isolate: %s",
               json_string_value(json_object_get(res, "error")) ?: "?");
-    out = json_object_get(res, "output");
+    isolate_action_id = json_integer_value(json_object_get(res, "id"));
+    out = json_object_get(res, "result");
     allowed = json_object_get(out, "allowed");
     snprintf(expect, sizeof(expect), SRV4 ":%u", server_port);
     CHECK(json_is_true(json_object_get(out, "isolated")));
@@ -846,11 +883,14 @@ static void release_restores(void)
     if (!ready)
         SKIP("the setup or an earlier step failed");
     ready = false;
-    res = command("{\"type\": \"release\"}");
+    /* the undo of the isolate action: a release action */
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld/undo", isolate_action_id);
+    res = action(path, "{\"comment\": \"done\"}");
     CHECK_MSG(res, "%s: %s", command_why, agent_log_tail());
-    CHECK_MSG(strcmp(json_string_value(json_object_get(res, "status")) ?: "", "succeeded") == 0, "release: %s",
+    CHECK_STR(json_string_value(json_object_get(res, "type")), "release");
+    CHECK_MSG(strcmp(json_string_value(json_object_get(res, "state")) ?: "", "succeeded") == 0, "release: %s",
               json_string_value(json_object_get(res, "error")) ?: "?");
-    CHECK(json_is_false(json_object_get(json_object_get(res, "output"), "isolated")));
+    CHECK(json_is_false(json_object_get(json_object_get(res, "result"), "isolated")));
     json_decref(res);
     CHECK(!table_present());
     CHECK(run("ip netns exec %s nft list ruleset | grep -q yamori", ns_dev) != 0);
