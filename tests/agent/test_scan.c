@@ -957,6 +957,47 @@ out:
     fx_destroy(&fx);
 }
 
+/* A full scan starts from the used bytes of the local file systems and is
+ * cancelled after 300 files (a whole machine is bench/scan's business). */
+struct full_watch {
+    struct run r;
+    uint64_t total_bytes;
+    bool pseudo_seen;
+};
+
+static void on_full_progress(void *ctx, const struct scan_progress *p)
+{
+    struct full_watch *fw = ctx;
+    if (p->current && (strncmp(p->current, "/proc/", 6) == 0 || strncmp(p->current, "/sys/", 5) == 0))
+        fw->pseudo_seen = true;
+    fw->total_bytes = p->total_bytes;
+    on_progress(&fw->r, p);
+}
+
+static void full_scan_starts(void)
+{
+    struct full_watch fw = {0};
+    struct scan_options o = {.kind = SCAN_FULL, .cpu_budget = -1, .io_priority = SCAN_IO_NORMAL, .no_clamav = true,
+                             .progress = on_full_progress, .progress_ctx = &fw};
+    char err[512] = "";
+    json_t *res = NULL;
+    int e;
+
+    fw.r.monotonic = true;
+    fw.r.cancel_after_files = 300;
+    o.cancel = &fw.r.cancel;
+    e = run_scan(&o, &res, err, sizeof(err));
+    CHECK_MSG(e == 0, "full scan: %s", err);
+    if (strcmp(fstr(res, "kind"), "full") || strcmp(fstr(res, "path"), "/") ||
+        !json_is_true(json_object_get(res, "cancelled")) || fw.total_bytes == 0 || fw.pseudo_seen ||
+        !fw.r.monotonic || jint(res, "files_scanned", NULL) != 300) {
+        check_fail_(__FILE__, __LINE__, "full scan: kind %s, cancelled %d, estimate %llu bytes, pseudo %d, files %lld",
+                    fstr(res, "kind"), json_is_true(json_object_get(res, "cancelled")),
+                    (unsigned long long)fw.total_bytes, fw.pseudo_seen, (long long)jint(res, "files_scanned", NULL));
+    }
+    json_decref(res);
+}
+
 static void fs_types(void)
 {
     CHECK(scan_fs_is_skipped(0x9fa0));      /* proc */
@@ -981,6 +1022,7 @@ int main(int argc, char **argv)
         {"clamav_signature", clamav_signature},
         {"quick_scan_sees_tmp", quick_scan_sees_tmp},
         {"command_handler", command_handler},
+        {"full_scan_starts", full_scan_starts},
         {"rules_match_their_samples", rules_match_their_samples},
         {"pseudo_fs_not_entered", pseudo_fs_not_entered},
         {"fs_types", fs_types},
