@@ -745,6 +745,36 @@ static void command_args_checked(void)
     jsonw_free(&out);
 }
 
+/* The server refuses a heartbeat with a malformed isolation state, and
+ * stores nothing of it. */
+static void heartbeat_isolation_checked(void)
+{
+    static const char *const bad[] = {
+        "{\"isolation\": \"off\"}",
+        "{\"isolation\": 1}",
+        "{\"isolation\": \"isolation failing\", \"isolation_error\": \"bell\\u0007\"}",
+    };
+    char auth[500], secret[300], path[300], err[300];
+    const char *headers[] = {auth, NULL};
+
+    if (!ready)
+        SKIP("the setup or an earlier step failed");
+    ready = false;
+    snprintf(path, sizeof(path), "%s/etc/device.secret", dir);
+    CHECK_MSG(agentconf_read_secret(path, secret, sizeof(secret), err, sizeof(err)) == 0, "%s", err);
+    snprintf(auth, sizeof(auth), "Authorization: Device %s:%s", device_id, secret);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct serverproc_response r;
+        long status = 0;
+        if (serverproc_request(server, "POST", "/api/v1/agent/heartbeat", bad[i], headers, &r) == 0)
+            status = r.status;
+        serverproc_response_free(&r);
+        CHECK_MSG(status == 400, "%s: %ld", bad[i], status);
+    }
+    CHECK_STR(isolation_shown(), "not isolated");
+    ready = true;
+}
+
 static long long isolate_action_id;
 
 static void isolate_cuts_outside_keeps_server(void)
@@ -920,6 +950,7 @@ int main(int argc, char **argv)
         {"command_args_checked", command_args_checked},
         {"named_server_in_process", named_server_in_process},
         {"setup_in_namespaces", setup},
+        {"heartbeat_isolation_checked", heartbeat_isolation_checked},
         {"isolate_cuts_outside_keeps_server", isolate_cuts_outside_keeps_server},
         {"flush_is_repaired_and_alerted", flush_is_repaired_and_alerted},
         {"restart_still_isolated", restart_still_isolated},
