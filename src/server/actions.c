@@ -21,6 +21,7 @@
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "server/actions.h"
+#include "server/scan_alerts.h"
 #include "server/actions_int.h"
 #include "server/audit.h"
 #include "server/devices.h"
@@ -229,6 +230,15 @@ static void sync_action(struct server *srv, int64_t id)
                 a.state = real;
             }
             audit_change(srv, NULL, NULL, &a, from, NULL);
+            /* a scan's findings become alerts once, when it ends (also when
+             * it was cancelled: what it found so far is kept) */
+            if ((to == ACTION_SUCCEEDED || to == ACTION_CANCELLED) && strcmp(a.type, "scan") == 0 &&
+                a.result_json && *a.result_json) {
+                int n = scan_alerts_raise(srv, a.device_id, a.id, a.result_json);
+                if (n < 0)
+                    log_warn("action %lld: the scan's findings could not all become alerts (%s)", (long long)a.id,
+                             strerror(-n));
+            }
         }
         store_action_clear(&a);
         if (e != -ESTALE)

@@ -383,6 +383,8 @@ static void test_approval(void)
     CHECK_STR(state_of(id2), "queued");
 }
 
+#define SHA_X "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
 static void test_cancel(void)
 {
     struct dev d;
@@ -419,9 +421,13 @@ static void test_cancel(void)
     CHECK_INT(post_dev(&d, "progress", cid, "{\"percent\":6}", &ans), ==, 200);
     CHECK(json_is_true(json_object_get(ans, "cancel")));
     json_decref(ans);
-    /* a scan stopped on request still succeeds, with what it found so far */
+    /* a scan stopped on request still succeeds, with what it found so far,
+     * and what it found becomes an alert (detection source antivirus) */
     CHECK_INT(post_dev(&d, "result", cid,
-                       "{\"status\":\"succeeded\",\"output\":{\"kind\":\"full\",\"findings\":[],\"cancelled\":true}}",
+                       "{\"status\":\"succeeded\",\"output\":{\"kind\":\"full\",\"cancelled\":true,\"findings\":["
+                       "{\"path\":\"/tmp/.x/xmrig\",\"sha256\":\"" SHA_X "\",\"engine\":\"yara\","
+                       "\"rule\":\"miner_xmrig_config\",\"reason\":\"a coin miner's configuration\","
+                       "\"severity\":\"high\"}]}}",
                        NULL),
               ==, 200);
     CHECK_STR(state_of(id), "cancelled");
@@ -429,6 +435,15 @@ static void test_cancel(void)
     CHECK(json_is_true(json_object_get(json_object_get(ans, "result"), "cancelled")));
     json_decref(ans);
     CHECK(audited(id, "action.cancelled", NULL));
+    {
+        json_t *alerts = call(viewer, "GET", "/api/v1/alerts?device=app-1", NULL, &st);
+        char *text = alerts ? json_dumps(alerts, JSON_COMPACT) : NULL;
+        CHECK_INT(st, ==, 200);
+        CHECK_MSG(text && strstr(text, "\"detection_source\":\"antivirus\"") && strstr(text, "xmrig"),
+                  "no antivirus alert for the scan's finding: %s", text ? text : "");
+        free(text);
+        json_decref(alerts);
+    }
 }
 
 static void test_expiry(void)
