@@ -375,6 +375,7 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
     struct pipeline_options po = {0};
     char err[1024] = "";
     uint64_t last_tick, deadline = 0;
+    char tamper[32];
     int e;
 
     a.started_ns = now_ns(CLOCK_REALTIME);
@@ -457,8 +458,8 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
                 enrich_tick(a.enrich);
             report_loss(&a);
             report_spool_loss(&a);
-            if (a.iso && isolation_take_tampered(a.iso, NULL, 0))
-                pipeline_agent_event(a.pipeline, "IsolationTampered");
+            if (a.iso && isolation_take_tampered(a.iso, tamper, sizeof(tamper)))
+                pipeline_isolation_tampered(a.pipeline, tamper);
             publish_health(&a);
             write_status(&a);
             a.out.flush(a.out.ctx);

@@ -81,6 +81,8 @@ struct yam_device_info {
     /* SensorEventsLost: counts per record type since the last report */
     const uint64_t *lost;
     const char *lost_reason;
+    /* IsolationTampered: "deleted" or "changed" */
+    const char *isolation_change;
 };
 
 struct yam_event {

@@ -282,6 +282,8 @@ static void device_fields(struct tlv_buf *b, const struct yam_event *ev)
         jsonw_free(&w);
         tlv_put_uint(b, F_LOST_EVENTS_TOTAL, total);
         tlv_put_cstr_opt(b, F_LOST_REASON, d->lost_reason);
+    } else if (strcmp(ev->action, "IsolationTampered") == 0) {
+        tlv_put_cstr_opt(b, F_ISOLATION_CHANGE, d->isolation_change);
     }
 }
 

@@ -524,10 +524,9 @@ static void *watch(void *arg)
             if (intact && iso->state == ISOLATION_ON)
                 continue;
             if (iso->state == ISOLATION_ON) {
-                snprintf(iso->tamper_what, sizeof(iso->tamper_what), "%s",
-                         present ? "the isolation table was changed" : "the isolation table was deleted");
+                snprintf(iso->tamper_what, sizeof(iso->tamper_what), "%s", present ? "changed" : "deleted");
                 iso->tampered++;
-                log_warn("%s; putting it back", iso->tamper_what);
+                log_warn("the isolation table was %s; putting it back", iso->tamper_what);
             }
             if (apply(iso, why, sizeof(why)) == 0) {
                 iso->state = ISOLATION_ON;

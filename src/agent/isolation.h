@@ -88,8 +88,9 @@ int isolation_release(struct isolation *iso, char *err, size_t errlen);
 void isolation_get_status(struct isolation *iso, struct isolation_status *out);
 
 /* The number of repairs since the previous call (thread-safe); the agent's
- * loop emits one IsolationTampered event per call that returns > 0. The
- * description of the last repair goes to what (may be NULL). */
+ * loop emits one IsolationTampered event per call that returns > 0. What
+ * the last repair found, "deleted" or "changed", goes to what (may be
+ * NULL). */
 uint64_t isolation_take_tampered(struct isolation *iso, char *what, size_t whatlen);
 
 /* Receives the pins: newline-separated "host:port:addr[,addr...]" lines

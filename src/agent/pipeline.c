@@ -965,14 +965,15 @@ void pipeline_agent_started(struct pipeline *p, const char *backend, const char 
     emit(p, &ev);
 }
 
-void pipeline_agent_event(struct pipeline *p, const char *action)
+void pipeline_isolation_tampered(struct pipeline *p, const char *change)
 {
     struct yam_event ev = {0};
 
     ev.time_ns = clock_ns(CLOCK_REALTIME);
     ev.table = YAM_DEVICE;
-    ev.action = action;
+    ev.action = "IsolationTampered";
     ev.source = "agent";
+    ev.u.dev.isolation_change = change;
     emit(p, &ev);
 }
 

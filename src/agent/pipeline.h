@@ -77,9 +77,9 @@ void pipeline_report_loss(struct pipeline *p, const uint64_t lost[YS_TYPE_MAX], 
 /* Emits the AgentStarted event. */
 void pipeline_agent_started(struct pipeline *p, const char *backend, const char *limitations);
 
-/* Emits a device event of the agent's own about itself, with no field but
- * the common ones (IsolationTampered). action is a static string. */
-void pipeline_agent_event(struct pipeline *p, const char *action);
+/* Emits IsolationTampered: the isolation table was found "deleted" or
+ * "changed" (change) and put back. */
+void pipeline_isolation_tampered(struct pipeline *p, const char *change);
 
 /* Periodic upkeep (call about once a second): clock offset, expiry of
  * exited processes, reaping of processes whose exit was missed, cache

@@ -152,7 +152,8 @@ enum schema_table {
     X(F_SENSOR_LIMITATIONS, 148, "SensorLimitations", SCHEMA_STR, SCHEMA_T_DEVICE)                \
     X(F_LOST_EVENTS, 149, "LostEvents", SCHEMA_JSON, SCHEMA_T_DEVICE)                             \
     X(F_LOST_EVENTS_TOTAL, 150, "LostEventsTotal", SCHEMA_UINT, SCHEMA_T_DEVICE)                  \
-    X(F_LOST_REASON, 151, "LostReason", SCHEMA_STR, SCHEMA_T_DEVICE)
+    X(F_LOST_REASON, 151, "LostReason", SCHEMA_STR, SCHEMA_T_DEVICE)                               \
+    X(F_ISOLATION_CHANGE, 152, "IsolationChange", SCHEMA_STR, SCHEMA_T_DEVICE)
 
 enum schema_field {
     F_NONE = 0,
