@@ -270,6 +270,7 @@ struct mock {
     json_t *heartbeat;
     int heartbeats;
     json_t *results;          /* object: id -> result */
+    unsigned progress_posts;  /* progress reports (not results) */
     int result_posts;
     json_t *enroll_request;
     char marker[64];          /* stored records holding this text are counted ... */
@@ -453,6 +454,14 @@ MOCK_FN enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char 
         r = reply(c, 200, text);
         free(text);
         return r;
+    }
+    if (strncmp(url, "/api/v1/agent/commands/", 23) == 0 && strcmp(method, "POST") == 0 &&
+        strlen(url) > 9 && strcmp(url + strlen(url) - 9, "/progress") == 0) {
+        /* progress of a running command (the agent posts "started" first) */
+        pthread_mutex_lock(&m->lock);
+        m->progress_posts++;
+        pthread_mutex_unlock(&m->lock);
+        return reply(c, 200, "{\"cancel\":false}");
     }
     if (strncmp(url, "/api/v1/agent/commands/", 23) == 0 && strcmp(method, "POST") == 0) {
         char id[32];
