@@ -187,7 +187,9 @@ struct rule {
 
 /* ------------------------------------------------------------ literal index */
 
-enum trig_kind { TRIG_EXACT, TRIG_PREFIX, TRIG_SUFFIX, TRIG_SUBSTR };
+/* TRIG_ABSENT: not a literal; the rule is a candidate when the field is
+ * absent or empty (a selection `Field: null`). */
+enum trig_kind { TRIG_EXACT, TRIG_PREFIX, TRIG_SUFFIX, TRIG_SUBSTR, TRIG_ABSENT };
 
 /* A literal one of whose occurrences is necessary for a rule to match. */
 struct trig {
@@ -223,6 +225,10 @@ struct dclass {
     uint32_t nalways;
     struct findex *fidx;
     uint32_t nfidx;
+    struct absent_trig {       /* rules that need a field absent or empty */
+        uint32_t field, rule;
+    } *absent;
+    uint32_t nabsent;
     int32_t *alias;            /* per field id: >= 0 source field, -1 none,
                                 * <= -2 derived value -(2 + i); NULL: none */
     struct derive *derived;

@@ -185,6 +185,8 @@ void detect_engine_free(struct detect_engine *eng)
     free(eng->rules);
     for (uint32_t i = 0; i < eng->nixs; i++)
         tindex_free(eng->ixs[i]);
+    for (uint32_t i = 0; eng->classes && i < eng->nclasses; i++)
+        free(eng->classes[i].absent);
     free(eng->ixs);
     free(eng->corrs);
     detect_strtab_free(&eng->fields);
@@ -589,6 +591,8 @@ static bool trig_common_program(const struct trig *t)
 
 static uint32_t tscore(const struct trig *t)
 {
+    if (t->kind == TRIG_ABSENT)
+        return 60; /* as good as a long anchored literal */
     if (trig_common_program(t))
         return 1;
     return pattern_trig_score(t->kind, t->len);
@@ -632,6 +636,20 @@ static int trig_fcond(struct tctx *x, const struct fcond *fc, struct tset *out)
     /* a negation, a test an absent field passes, or a value the schema
      * derives per class (Initiated: "true" on every outbound connection)
      * says nothing about literals */
+    if (fc->field != FIELD_ANY && !(x->derived && x->derived[fc->field])) {
+        /* `Field: null` alone: a candidate only where the field is absent
+         * or empty, which for most fields (a package name, a hash) is the
+         * rare case worth indexing */
+        if (!fc->negate && fc->nvm == 1 && fc->vms[0].kind == VM_NULL) {
+            out->t = detect_arena_alloc(x->a, sizeof(struct trig));
+            if (!out->t)
+                return -ENOMEM;
+            out->t[0] = (struct trig){TRIG_ABSENT, fc->field, 0, NULL};
+            out->n = 1;
+            out->score = tscore(&out->t[0]);
+            return 0;
+        }
+    }
     if (fc->negate || fc->absent_match ||
         (fc->field != FIELD_ANY && x->derived && x->derived[fc->field])) {
         out->top = true;
@@ -915,6 +933,17 @@ static int build_class_index(struct detect_engine *eng, struct dclass *c, struct
         eng->indexed_rules++;
         for (uint32_t k = 0; k < s->n; k++) {
             uint32_t field = s->t[k].field;
+            if (s->t[k].kind == TRIG_ABSENT) {
+                /* checked per event through event_get, which resolves aliases */
+                struct absent_trig *na = realloc(c->absent, sizeof(*na) * (c->nabsent + 1));
+                if (!na) {
+                    rc = -ENOMEM;
+                    goto cleanup;
+                }
+                c->absent = na;
+                c->absent[c->nabsent++] = (struct absent_trig){field, ri};
+                continue;
+            }
             /* an alias reads another field: index that one, shared */
             if (field != FIELD_ANY && c->alias && c->alias[field] >= 0)
                 field = (uint32_t)c->alias[field];

@@ -394,6 +394,12 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
                 tindex_scan(fx->ix, v, n, &hs);
         }
     }
+    for (uint32_t i = 0; i < c->nabsent; i++) {
+        const char *v;
+        size_t n;
+        if (!event_get(ev, c->absent[i].field, &v, &n) || n == 0)
+            hitset_add(&hs, c->absent[i].rule);
+    }
     if (hs.n < 32)
         sort_u32(hs.cand, hs.n);
     else

@@ -22,6 +22,7 @@
 #include "check.h"
 #include "detect/detect.h"
 #include "detect/detect_int.h"
+#include "detect_t.h"
 #include "detect/fieldmap.h"
 
 static const char builtin_rules[] =
@@ -370,11 +371,39 @@ static void corpus_rules_agree(void)
     CHECK_MSG(matched > 100, "only %d events matched", matched);
 }
 
+/* A selection `Field: null` keys its rule on the field's absence: the
+ * rule is tried where the field is absent or empty, and only there. */
+static void absent_field_is_a_key(void)
+{
+    static const char rule[] =
+        "title: Unpackaged\nlogsource: {product: linux, category: process_creation}\n"
+        "detection:\n    s:\n        Image|startswith: /\n        PackageName: null\n    condition: s\n";
+    struct t_diag dg;
+    struct detect_engine *eng;
+    struct detect_engine_stats es;
+    struct t_hits h;
+
+    memset(&dg, 0, sizeof(dg));
+    eng = t_engine(DETECT_SCHEMA_YAMORI, rule, &dg, NULL);
+    CHECK(eng);
+    detect_engine_stats(eng, &es);
+    CHECK_INT(es.unindexed_rules, ==, 0); /* indexed, not tried on every event */
+    memset(&h, 0, sizeof(h));
+    CHECK_INT(t_match(eng, NULL, "{\"EventType\":\"process\",\"ActionType\":\"ProcessCreated\","
+                                 "\"FolderPath\":\"/usr/lib/runtime\"}", &h), ==, 1);
+    CHECK_INT(t_match(eng, NULL, "{\"EventType\":\"process\",\"ActionType\":\"ProcessCreated\","
+                                 "\"FolderPath\":\"/usr/lib/runtime\",\"PackageName\":\"\"}", &h), ==, 1);
+    CHECK_INT(t_match(eng, NULL, "{\"EventType\":\"process\",\"ActionType\":\"ProcessCreated\","
+                                 "\"FolderPath\":\"/usr/bin/ls\",\"PackageName\":\"coreutils\"}", &h), ==, 0);
+    detect_engine_free(eng);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
         {"builtin_rules_agree", builtin_rules_agree},
         {"corpus_rules_agree", corpus_rules_agree},
+        {"absent_field_is_a_key", absent_field_is_a_key},
         {NULL, NULL},
     };
     return check_main("detect_index", cases, argc, argv);
