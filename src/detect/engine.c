@@ -566,16 +566,26 @@ struct tctx {
     struct tset *memo;
     uint8_t *done;
     const uint8_t *derived;    /* per field id: a value the schema derives */
+    uint32_t weak[2];          /* EventType, ActionType: every event of a kind has them */
 };
 
-/* Program names that a large share of process events carry (shells and
- * interpreters run everything else): a literal naming one is indexed only
- * when a rule offers nothing better, because as the key of an AND it makes
- * the rule a candidate for most events. */
+/* Literals that a large share of process events carry: the names of
+ * shells and interpreters (they run everything else) and the system's
+ * program directories. Such a literal is indexed only when a rule offers
+ * nothing better, because as the key of an AND it makes the rule a
+ * candidate for most events. */
 static bool trig_common_program(const struct trig *t)
 {
     static const char *const common[] = {"/sh", "/bash", "/dash", "/zsh", "/ksh", "/mksh", "/busybox",
                                          "/python", "/python3", "/perl", "/env", NULL};
+    /* the system's program directories: in most command lines and paths */
+    static const char *const dirs[] = {"/usr/bin/", "/usr/sbin/", "/usr/lib/", "/usr/lib64/", "/usr/libexec/",
+                                       "/usr/local/bin/", "/usr/local/sbin/", "/bin/", "/sbin/", "/lib/",
+                                       "/lib64/", "/usr/", NULL};
+    if (t->kind == TRIG_SUBSTR || t->kind == TRIG_PREFIX)
+        for (const char *const *d = dirs; *d; d++)
+            if (t->len == strlen(*d) && memcmp(t->lit, *d, t->len) == 0)
+                return true;
     for (const char *const *c = common; *c; c++) {
         size_t n = strlen(*c);
         /* endswith /bash; Image: /usr/bin/bash; FileName: bash */
@@ -628,7 +638,19 @@ static bool tset_better(const struct tset *a, const struct tset *b)
 
 static int trig_node(struct tctx *x, uint32_t ni, struct tset *out);
 
+static int trig_fcond_literals(struct tctx *x, const struct fcond *fc, struct tset *out);
+
+/* The literals of one field condition. A value of EventType or ActionType
+ * names a kind of event, so it keys a rule only when nothing else does. */
 static int trig_fcond(struct tctx *x, const struct fcond *fc, struct tset *out)
+{
+    int rc = trig_fcond_literals(x, fc, out);
+    if (rc == 0 && !out->top && out->n && (fc->field == x->weak[0] || fc->field == x->weak[1]))
+        out->score = 2;
+    return rc;
+}
+
+static int trig_fcond_literals(struct tctx *x, const struct fcond *fc, struct tset *out)
 {
     struct trig t[PATTERN_MAX_TRIGS];
     memset(out, 0, sizeof(*out));
@@ -1246,7 +1268,10 @@ int detect_engine_compile(struct detect_engine *eng, detect_diag_fn fn, void *ct
         goto cleanup;
     }
     x.a = &tmp;
+    x.weak[0] = x.weak[1] = UINT32_MAX;
     if (eng->cfg.schema == DETECT_SCHEMA_YAMORI) {
+        x.weak[0] = eng->id_event_type;
+        x.weak[1] = eng->id_action_type;
         uint8_t *der = detect_arena_alloc(&tmp, eng->fields.n ? eng->fields.n : 1);
         if (!der) {
             rc = -ENOMEM;
