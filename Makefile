@@ -35,7 +35,7 @@ B := $(BUILD)/bpf
 
 # Libraries every binary may use; each is named and justified in docs/decisions.md.
 PKGS := libbpf libelf zlib libcrypto libsystemd jansson yaml-0.1 libpcre2-8 \
-        libmicrohttpd gnutls libcurl sqlite3 libzstd libsodium libnftables
+        libmicrohttpd gnutls libcurl sqlite3 libzstd libsodium libnftables libarchive
 
 # the antivirus scanner's engines (docs/decisions.md, "Antivirus engines")
 PKGS += yara libclamav

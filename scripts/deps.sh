@@ -14,7 +14,7 @@ PACKAGES="
   libssl-dev libsystemd-dev libjansson-dev uthash-dev
   libyaml-dev libpcre2-dev
   libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libsqlite3-dev
-  libzstd-dev libsodium-dev libnftables-dev
+  libzstd-dev libsodium-dev libnftables-dev libarchive-dev
   libyara-dev libclamav-dev
   iproute2 util-linux procps
   openssh-server openssh-client sshpass nftables

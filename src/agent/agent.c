@@ -29,6 +29,7 @@
 
 #include "agent/agentconf.h"
 #include "agent/channel.h"
+#include "agent/collect.h"
 #include "agent/commands.h"
 #include "agent/enrich.h"
 #include "agent/event_encode.h"
@@ -324,6 +325,7 @@ static int start_channel(struct agent *a, char *err, size_t errlen)
     if (!e)
         e = heartbeat_start(&a->heartbeat, a->chan, a->spool, err, errlen);
     remfs_set_state_dir(a->opt->state_dir); /* quarantine and backups live there */
+    collect_set_channel(a->chan);           /* the investigation package is uploaded over it */
     if (!e)
         e = commands_start(&a->commands, a->chan, a->opt->state_dir, err, errlen);
     return e;

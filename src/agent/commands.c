@@ -33,6 +33,7 @@
 
 #include "agent/agentconf.h"
 #include "agent/channel.h"
+#include "agent/collect.h"
 #include "agent/isolation.h"
 #include "agent/killproc.h"
 #include "agent/quarantine.h"
@@ -86,6 +87,7 @@ static const struct command_handler handlers[] = {
     {"remove_persistence", remediate_cmd_remove},
     {"restore_persistence", remediate_cmd_restore},
     {"scan", scan_command_run},
+    {"collect", collect_command},
     {NULL, NULL},
 };
 
