@@ -8,12 +8,28 @@
  * JOURNAL_KEEP ids when it passes JOURNAL_MAX_LINES lines (ids grow, so
  * the newest are the ones the server may still send).
  *
- * Progress: before a command runs, the command thread tells the server it
- * started (one short POST .../progress, whose answer also says whether the
- * command was cancelled meanwhile). While it runs, handlers hand reports
- * to command_progress(), which keeps only the newest one for a sender
- * thread of its own; the sender posts at most one per second and remembers
- * when an answer says "cancel", which command_cancelled() reads.
+ * Threads: the command thread polls and runs short commands itself; a
+ * long command (a `true` in the table) goes to a queue that LONG_WORKERS
+ * worker threads take from. The command thread remembers which ids are
+ * queued or running on a worker, so a command the server hands out again
+ * meanwhile is neither run twice nor answered "not run again". Whoever runs
+ * a command marks it started in the journal before, and done after its
+ * result was accepted; the journal is shared under jmu. Each thread has its
+ * own curl handle (channel_call is thread-safe with one handle per thread).
+ *
+ * Progress: before a command runs, its thread tells the server it started
+ * (one short POST .../progress, whose answer also says whether the command
+ * was cancelled meanwhile). While it runs, handlers hand reports to
+ * command_progress(), which keeps the newest one per command for a sender
+ * thread of its own; the sender posts them about once a second and
+ * remembers which commands an answer said "cancel" for, which
+ * command_cancelled() reads.
+ *
+ * Stopping: commands_stop makes every command count as cancelled, stops
+ * the channel, drops the queue (never started: runs after a restart) and
+ * joins the workers for at most STOP_JOIN_S seconds. A worker still in its
+ * handler then is detached; it no longer touches the channel (chan_enter
+ * refuses), and the struct is left to the ending process.
  */
 #include "agent/commands.h"
 
@@ -52,6 +68,11 @@
 #define MAX_PROGRESS_BYTES 4096
 #define PROGRESS_INTERVAL_MS 1000
 #define PROGRESS_TIMEOUT_S 10
+#define LONG_WORKERS 2     /* long commands running at once */
+#define LONG_QUEUE_MAX 32  /* long commands waiting for a worker */
+#define PROGRESS_SLOTS (LONG_WORKERS + 1) /* commands running at once: the workers' and the command thread's */
+#define CANCEL_KEEP 16     /* cancel requests remembered */
+#define STOP_JOIN_S 20     /* how long commands_stop waits for the workers */
 
 /* ------------------------------------------------------------ command types */
 
@@ -75,7 +96,8 @@ static int run_ping(const struct command *cmd, struct jsonw *out, char *err, siz
     return 0;
 }
 
-/* Every command type this agent runs. A new type: a handler and a line. */
+/* Every command type this agent runs. A new type: a handler and a line;
+ * `true` in the third column runs it on a worker (a long command). */
 static const struct command_handler handlers[] = {
     {"ping", run_ping},
     {"isolate", isolation_command_isolate},
@@ -86,9 +108,9 @@ static const struct command_handler handlers[] = {
     {"quarantine_list", quarantine_cmd_list},
     {"remove_persistence", remediate_cmd_remove},
     {"restore_persistence", remediate_cmd_restore},
-    {"scan", scan_command_run},
-    {"collect", collect_command},
-    {NULL, NULL},
+    {"scan", scan_command_run, true},
+    {"collect", collect_command, true},
+    {NULL, NULL, false},
 };
 
 const struct command_handler *commands_handler(const char *type)
@@ -347,25 +369,97 @@ void command_journal_free(struct command_journal *j)
 
 /* ------------------------------------------------------------ the thread */
 
+/* A long command waiting for (or running on) a worker. */
+struct long_job {
+    int64_t id;
+    char *type;
+    json_t *args; /* a reference of its own */
+    struct long_job *next;
+};
+
+/* The newest unsent progress report of one running command. */
+struct progress_slot {
+    int64_t id;
+    char *text; /* JSON object text, owned; NULL: the slot is free */
+};
+
 struct commands {
     struct channel *c;
-    struct command_journal *journal;
     pthread_t thread;
-    void *curl;
-    uint64_t rng;
-    /* progress: the newest unsent report, under pmu */
+    void *curl;    /* the command thread's handle */
+    uint64_t rng;  /* the command thread's backoff */
+    bool stopping; /* commands_stop began (atomic): every command counts as cancelled */
+    /* the journal, shared by the command thread and the workers */
+    pthread_mutex_t jmu;
+    struct command_journal *journal;
+    /* long commands, under wmu */
+    pthread_mutex_t wmu;
+    pthread_cond_t wcond;
+    struct long_job *queue, *queue_tail; /* waiting for a worker, oldest first */
+    size_t queued;
+    int64_t inflight[LONG_QUEUE_MAX + LONG_WORKERS]; /* ids queued or running on a worker */
+    size_t ninflight;
+    pthread_t workers[LONG_WORKERS];
+    size_t nworkers;
+    bool wstop;     /* the workers take no new job */
+    bool abandoned; /* commands_stop gave up waiting: workers no longer touch the channel */
+    unsigned chan_users; /* workers inside a channel request */
+    /* progress, under pmu */
     pthread_t sender;
     bool sender_started;
     pthread_mutex_t pmu;
     pthread_cond_t pcond;
-    char *pending;        /* JSON object text, owned */
-    int64_t pending_id;
+    struct progress_slot pending[PROGRESS_SLOTS];
     bool pstop;
-    void *pcurl;          /* the sender's handle */
-    int64_t cancel_id;    /* the command the server asked to stop (atomic) */
+    void *pcurl; /* the sender's handle */
+    int64_t cancelled[CANCEL_KEEP]; /* the newest commands the server asked to stop */
+    size_t ncancelled;              /* how many were ever recorded (ring index) */
+    struct {
+        int64_t id;
+        atomic_int *flag; /* the running command's cancel flag; NULL: a free entry */
+    } running[PROGRESS_SLOTS];
 };
 
 /* ------------------------------------------------------------ progress */
+
+static void note_cancel(struct commands *cm, int64_t id)
+{
+    pthread_mutex_lock(&cm->pmu);
+    cm->cancelled[cm->ncancelled++ % CANCEL_KEEP] = id;
+    for (size_t i = 0; i < PROGRESS_SLOTS; i++)
+        if (cm->running[i].flag && cm->running[i].id == id)
+            atomic_store(cm->running[i].flag, 1);
+    pthread_mutex_unlock(&cm->pmu);
+}
+
+/* Makes every running command's cancel flag true (the agent stops). */
+static void cancel_all(struct commands *cm)
+{
+    pthread_mutex_lock(&cm->pmu);
+    for (size_t i = 0; i < PROGRESS_SLOTS; i++)
+        if (cm->running[i].flag)
+            atomic_store(cm->running[i].flag, 1);
+    pthread_mutex_unlock(&cm->pmu);
+}
+
+/* Registers (flag) or forgets (NULL) the cancel flag of running command id. */
+static void track_running(struct commands *cm, int64_t id, atomic_int *flag)
+{
+    bool done = false;
+
+    pthread_mutex_lock(&cm->pmu);
+    for (size_t i = 0; i < PROGRESS_SLOTS && !done; i++) {
+        if (flag && !cm->running[i].flag) {
+            cm->running[i].id = id;
+            cm->running[i].flag = flag;
+            done = true;
+        } else if (!flag && cm->running[i].flag && cm->running[i].id == id) {
+            cm->running[i].flag = NULL;
+            done = true;
+        }
+    }
+    pthread_mutex_unlock(&cm->pmu);
+}
 
 /* Posts one progress report of command id with *handle; returns whether
  * the answer asks to cancel it. Best effort: failures are only logged at
@@ -386,7 +480,7 @@ static bool post_progress(struct commands *cm, void **handle, int64_t id, const 
         log_debug("progress of command %" PRId64 " not delivered (%ld: %s)", id, rp.status, rp.error);
     cancel = json_is_true(json_object_get(root, "cancel"));
     if (cancel)
-        __atomic_store_n(&cm->cancel_id, id, __ATOMIC_RELAXED);
+        note_cancel(cm, id);
     json_decref(root);
     https_reply_free(&rp);
     return cancel;
@@ -397,23 +491,27 @@ static void *progress_sender(void *arg)
     struct commands *cm = arg;
 
     for (;;) {
-        char *text;
-        int64_t id;
+        struct progress_slot out[PROGRESS_SLOTS];
+        size_t n = 0;
 
         pthread_mutex_lock(&cm->pmu);
-        while (!cm->pending && !cm->pstop)
+        for (;;) {
+            for (size_t i = 0; i < PROGRESS_SLOTS; i++)
+                if (cm->pending[i].text) {
+                    out[n++] = cm->pending[i];
+                    cm->pending[i] = (struct progress_slot){0, NULL};
+                }
+            if (n || cm->pstop)
+                break;
             pthread_cond_wait(&cm->pcond, &cm->pmu);
-        if (cm->pstop) {
-            pthread_mutex_unlock(&cm->pmu);
-            break;
         }
-        text = cm->pending;
-        id = cm->pending_id;
-        cm->pending = NULL;
         pthread_mutex_unlock(&cm->pmu);
-        post_progress(cm, &cm->pcurl, id, text);
-        free(text);
-        if (!channel_sleep(cm->c, PROGRESS_INTERVAL_MS))
+        for (size_t i = 0; i < n; i++) {
+            if (!__atomic_load_n(&cm->pstop, __ATOMIC_ACQUIRE))
+                post_progress(cm, &cm->pcurl, out[i].id, out[i].text);
+            free(out[i].text);
+        }
+        if (__atomic_load_n(&cm->pstop, __ATOMIC_ACQUIRE) || !channel_sleep(cm->c, PROGRESS_INTERVAL_MS))
             break;
     }
     return NULL;
@@ -423,6 +521,7 @@ void command_progress(const struct command *cmd, const char *json_object_text)
 {
     struct commands *cm = cmd ? cmd->owner : NULL;
     size_t len = json_object_text ? strlen(json_object_text) : 0;
+    struct progress_slot *slot = NULL;
     json_t *obj;
     char *copy;
 
@@ -440,16 +539,50 @@ void command_progress(const struct command *cmd, const char *json_object_text)
     if (!copy)
         return;
     pthread_mutex_lock(&cm->pmu);
-    free(cm->pending); /* only the newest matters */
-    cm->pending = copy;
-    cm->pending_id = cmd->id;
-    pthread_cond_signal(&cm->pcond);
+    /* only the newest report of each command matters; at most
+     * PROGRESS_SLOTS commands run at once, so a slot is always free */
+    for (size_t i = 0; i < PROGRESS_SLOTS && !slot; i++)
+        if (cm->pending[i].text && cm->pending[i].id == cmd->id)
+            slot = &cm->pending[i];
+    for (size_t i = 0; i < PROGRESS_SLOTS && !slot; i++)
+        if (!cm->pending[i].text)
+            slot = &cm->pending[i];
+    if (slot) {
+        free(slot->text);
+        *slot = (struct progress_slot){cmd->id, copy};
+        copy = NULL;
+        pthread_cond_signal(&cm->pcond);
+    }
+    pthread_mutex_unlock(&cm->pmu);
+    free(copy);
+}
+
+/* Drops the unsent report of a command that ended (its result says more). */
+static void drop_progress(struct commands *cm, int64_t id)
+{
+    pthread_mutex_lock(&cm->pmu);
+    for (size_t i = 0; i < PROGRESS_SLOTS; i++)
+        if (cm->pending[i].text && cm->pending[i].id == id) {
+            free(cm->pending[i].text);
+            cm->pending[i] = (struct progress_slot){0, NULL};
+        }
     pthread_mutex_unlock(&cm->pmu);
 }
 
 bool command_cancelled(const struct command *cmd)
 {
-    return cmd && cmd->owner && __atomic_load_n(&cmd->owner->cancel_id, __ATOMIC_RELAXED) == cmd->id;
+    struct commands *cm = cmd ? cmd->owner : NULL;
+    bool yes = false;
+
+    if (!cm)
+        return false;
+    if (__atomic_load_n(&cm->stopping, __ATOMIC_ACQUIRE))
+        return true;
+    pthread_mutex_lock(&cm->pmu);
+    for (size_t i = 0; i < CANCEL_KEEP && i < cm->ncancelled && !yes; i++)
+        yes = cm->cancelled[i] == cmd->id;
+    pthread_mutex_unlock(&cm->pmu);
+    return yes;
 }
 
 /* ------------------------------------------------------------ the command thread */
@@ -471,9 +604,27 @@ static bool valid_type(const char *s)
     return true;
 }
 
-/* Posts a result until the server takes it (or refuses it for good).
- * Returns true when done with the command. */
-static bool post_result(struct commands *cm, int64_t id, const struct jsonw *body)
+static enum command_state journal_state(struct commands *cm, int64_t id)
+{
+    enum command_state st;
+    pthread_mutex_lock(&cm->jmu);
+    st = command_journal_state(cm->journal, id);
+    pthread_mutex_unlock(&cm->jmu);
+    return st;
+}
+
+static int journal_mark(struct commands *cm, int64_t id, enum command_state st)
+{
+    int e;
+    pthread_mutex_lock(&cm->jmu);
+    e = command_journal_mark(cm->journal, id, st);
+    pthread_mutex_unlock(&cm->jmu);
+    return e;
+}
+
+/* Posts a result with *handle until the server takes it (or refuses it for
+ * good). Returns true when done with the command. */
+static bool post_result(struct commands *cm, void **handle, uint64_t *rng, int64_t id, const struct jsonw *body)
 {
     char path[96];
     unsigned attempt = 0;
@@ -481,7 +632,7 @@ static bool post_result(struct commands *cm, int64_t id, const struct jsonw *bod
     snprintf(path, sizeof(path), "/api/v1/agent/commands/%" PRId64 "/result", id);
     while (!channel_stopping(cm->c)) {
         struct https_reply rp;
-        int e = channel_call(cm->c, &cm->curl, "POST", path, "application/json", body->buf, body->len, 60, &rp);
+        int e = channel_call(cm->c, handle, "POST", path, "application/json", body->buf, body->len, 60, &rp);
         long status = rp.status;
 
         if (channel_stopping(cm->c)) {
@@ -501,17 +652,203 @@ static bool post_result(struct commands *cm, int64_t id, const struct jsonw *bod
             return true;
         }
         https_reply_free(&rp);
-        channel_sleep(cm->c, uploader_backoff_ms(attempt < 10 ? attempt : 10, 1000, 60000, &cm->rng));
+        channel_sleep(cm->c, uploader_backoff_ms(attempt < 10 ? attempt : 10, 1000, 60000, rng));
         attempt++;
     }
     return false;
 }
 
+static void failed_result(struct jsonw *result, const char *error)
+{
+    jsonw_object_begin(result);
+    jsonw_kv_str(result, "status", "failed");
+    jsonw_key(result, "output");
+    jsonw_null(result);
+    jsonw_kv_str(result, "error", error);
+    jsonw_object_end(result);
+}
+
+/* Tells the server command id started (with *handle). Returns true when
+ * its answer says the command was cancelled meanwhile: result then holds
+ * the failed result and the command must not run. */
+static bool announce(struct commands *cm, void **handle, int64_t id, const char *type, struct jsonw *result)
+{
+    if (!post_progress(cm, handle, id, "{\"message\":\"started\"}"))
+        return false;
+    log_info("command %" PRId64 " (%s) was cancelled before it started", id, type);
+    failed_result(result, "cancelled before it started");
+    return true;
+}
+
+/* Runs command id through the table; the result body goes into result. */
+static void execute(struct commands *cm, int64_t id, const char *type, json_t *args, struct jsonw *result)
+{
+    atomic_int flag = 0;
+    struct command cmd = {.id = id, .type = type, .args = args, .owner = cm, .cancel = &flag};
+
+    track_running(cm, id, &flag);
+    if (command_cancelled(&cmd)) /* a stop that began before it was tracked */
+        atomic_store(&flag, 1);
+    log_info("running command %" PRId64 " (%s)", id, type);
+    commands_execute(&cmd, result);
+    track_running(cm, id, NULL);
+    drop_progress(cm, id);
+}
+
+/* Posts the result of command id and, once the server has it, records it
+ * as answered. */
+static void answer(struct commands *cm, void **handle, uint64_t *rng, int64_t id, const struct jsonw *result)
+{
+    if (!jsonw_failed(result) && post_result(cm, handle, rng, id, result)) {
+        if (journal_mark(cm, id, COMMAND_DONE) != 0)
+            log_warn("cannot record command %" PRId64 " as answered", id);
+    }
+}
+
+/* ------------------------------------------------------------ long commands */
+
+static bool inflight_has(struct commands *cm, int64_t id)
+{
+    bool yes = false;
+    pthread_mutex_lock(&cm->wmu);
+    for (size_t i = 0; i < cm->ninflight && !yes; i++)
+        yes = cm->inflight[i] == id;
+    pthread_mutex_unlock(&cm->wmu);
+    return yes;
+}
+
+static void job_free(struct long_job *job)
+{
+    if (!job)
+        return;
+    json_decref(job->args);
+    free(job->type);
+    free(job);
+}
+
+/* Queues a long command for the workers; false when the queue is full or
+ * memory ran out (the server hands the command out again later). */
+static bool enqueue(struct commands *cm, int64_t id, const char *type, json_t *args)
+{
+    struct long_job *job = calloc(1, sizeof(*job));
+    bool ok = false;
+
+    if (!job || !(job->type = strdup(type)))
+        goto out;
+    job->id = id;
+    job->args = json_incref(args);
+    pthread_mutex_lock(&cm->wmu);
+    if (cm->queued < LONG_QUEUE_MAX && cm->ninflight < LONG_QUEUE_MAX + LONG_WORKERS && !cm->wstop) {
+        if (cm->queue_tail)
+            cm->queue_tail->next = job;
+        else
+            cm->queue = job;
+        cm->queue_tail = job;
+        cm->queued++;
+        cm->inflight[cm->ninflight++] = id;
+        pthread_cond_signal(&cm->wcond);
+        ok = true;
+        job = NULL;
+    }
+    pthread_mutex_unlock(&cm->wmu);
+out:
+    job_free(job);
+    return ok;
+}
+
+/* A worker enters the channel only while commands_stop has not given up
+ * on it (after that, the channel may be freed). */
+static bool chan_enter(struct commands *cm)
+{
+    bool ok;
+    pthread_mutex_lock(&cm->wmu);
+    ok = !cm->abandoned;
+    if (ok)
+        cm->chan_users++;
+    pthread_mutex_unlock(&cm->wmu);
+    return ok;
+}
+
+static void chan_leave(struct commands *cm)
+{
+    pthread_mutex_lock(&cm->wmu);
+    cm->chan_users--;
+    pthread_cond_broadcast(&cm->wcond);
+    pthread_mutex_unlock(&cm->wmu);
+}
+
+/* Runs one long command on a worker: journal, "started", the handler, the
+ * result, the journal again. */
+static void run_job(struct commands *cm, void **handle, uint64_t *rng, struct long_job *job)
+{
+    struct jsonw result;
+    bool cancelled;
+
+    jsonw_init(&result);
+    if (journal_mark(cm, job->id, COMMAND_STARTED) != 0) {
+        log_warn("cannot record command %" PRId64 " in the journal; not running it now", job->id);
+        goto out;
+    }
+    if (!chan_enter(cm))
+        goto out;
+    cancelled = announce(cm, handle, job->id, job->type, &result);
+    chan_leave(cm);
+    if (!cancelled)
+        execute(cm, job->id, job->type, job->args, &result);
+    if (!chan_enter(cm))
+        goto out; /* abandoned while the handler ran: not answered, not run again */
+    channel_update(cm->c, note_run, NULL);
+    answer(cm, handle, rng, job->id, &result);
+    chan_leave(cm);
+out:
+    jsonw_free(&result);
+}
+
+static void *worker(void *arg)
+{
+    struct commands *cm = arg;
+    void *curl = NULL;
+    uint64_t rng = cm->rng ^ (uint64_t)(uintptr_t)&curl;
+
+    for (;;) {
+        struct long_job *job;
+
+        pthread_mutex_lock(&cm->wmu);
+        while (!cm->queue && !cm->wstop)
+            pthread_cond_wait(&cm->wcond, &cm->wmu);
+        if (cm->wstop) {
+            pthread_mutex_unlock(&cm->wmu);
+            break;
+        }
+        job = cm->queue;
+        cm->queue = job->next;
+        if (!cm->queue)
+            cm->queue_tail = NULL;
+        cm->queued--;
+        pthread_mutex_unlock(&cm->wmu);
+
+        run_job(cm, &curl, &rng, job);
+
+        pthread_mutex_lock(&cm->wmu);
+        for (size_t i = 0; i < cm->ninflight; i++)
+            if (cm->inflight[i] == job->id) {
+                cm->inflight[i] = cm->inflight[--cm->ninflight];
+                break;
+            }
+        pthread_mutex_unlock(&cm->wmu);
+        job_free(job);
+    }
+    https_handle_free(curl);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ polling */
+
 static void handle(struct commands *cm, json_t *item)
 {
     json_t *jid = json_object_get(item, "id"), *jtype = json_object_get(item, "type");
     json_t *jargs = json_object_get(item, "args"), *empty = NULL;
-    struct command cmd = {0};
+    const struct command_handler *h;
     struct jsonw result;
     enum command_state st;
     int64_t id;
@@ -521,60 +858,42 @@ static void handle(struct commands *cm, json_t *item)
         return;
     }
     id = json_integer_value(jid);
-    st = command_journal_state(cm->journal, id);
+    if (inflight_has(cm, id))
+        return; /* queued or running on a worker: the server handed it out again */
+    st = journal_state(cm, id);
     if (st == COMMAND_DONE)
         return; /* answered already */
     jsonw_init(&result);
     if (st == COMMAND_STARTED) {
-        jsonw_object_begin(&result);
-        jsonw_kv_str(&result, "status", "failed");
-        jsonw_key(&result, "output");
-        jsonw_null(&result);
-        jsonw_kv_str(&result, "error",
-                     "the agent stopped while this command ran, before its result was sent; it is not run again");
-        jsonw_object_end(&result);
+        failed_result(&result,
+                      "the agent stopped while this command ran, before its result was sent; it is not run again");
     } else if (!json_is_string(jtype) || !valid_type(json_string_value(jtype)) ||
                (jargs && !json_is_null(jargs) && !json_is_object(jargs))) {
-        jsonw_object_begin(&result);
-        jsonw_kv_str(&result, "status", "failed");
-        jsonw_key(&result, "output");
-        jsonw_null(&result);
-        jsonw_kv_str(&result, "error", "malformed command: type must be a short lower-case name and args an object");
-        jsonw_object_end(&result);
-        if (command_journal_mark(cm->journal, id, COMMAND_STARTED) != 0)
+        failed_result(&result, "malformed command: type must be a short lower-case name and args an object");
+        if (journal_mark(cm, id, COMMAND_STARTED) != 0)
             log_warn("cannot record command %" PRId64 " in the journal", id);
     } else {
-        /* durable before it runs: never twice */
-        if (command_journal_mark(cm->journal, id, COMMAND_STARTED) != 0) {
-            log_warn("cannot record command %" PRId64 " in the journal; not running it now", id);
-            jsonw_free(&result);
-            channel_sleep(cm->c, 5000);
-            return;
-        }
         if (!jargs || json_is_null(jargs))
             jargs = empty = json_object();
-        cmd.id = id;
-        cmd.type = json_string_value(jtype);
-        cmd.args = jargs;
-        cmd.owner = cm;
-        if (post_progress(cm, &cm->curl, id, "{\"message\":\"started\"}")) {
-            log_info("command %" PRId64 " (%s) was cancelled before it started", id, cmd.type);
-            jsonw_object_begin(&result);
-            jsonw_kv_str(&result, "status", "failed");
-            jsonw_key(&result, "output");
-            jsonw_null(&result);
-            jsonw_kv_str(&result, "error", "cancelled before it started");
-            jsonw_object_end(&result);
-        } else {
-            log_info("running command %" PRId64 " (%s)", id, cmd.type);
-            commands_execute(&cmd, &result);
-            channel_update(cm->c, note_run, NULL);
+        h = commands_handler(json_string_value(jtype));
+        if (h && h->long_running) {
+            if (!enqueue(cm, id, json_string_value(jtype), jargs))
+                log_warn("too many long commands waiting; command %" PRId64 " (%s) waits for the server to send it "
+                         "again", id, json_string_value(jtype));
+            goto out;
         }
+        /* durable before it runs: never twice */
+        if (journal_mark(cm, id, COMMAND_STARTED) != 0) {
+            log_warn("cannot record command %" PRId64 " in the journal; not running it now", id);
+            channel_sleep(cm->c, 5000);
+            goto out;
+        }
+        if (!announce(cm, &cm->curl, id, json_string_value(jtype), &result))
+            execute(cm, id, json_string_value(jtype), jargs, &result);
+        channel_update(cm->c, note_run, NULL);
     }
-    if (!jsonw_failed(&result) && post_result(cm, id, &result)) {
-        if (command_journal_mark(cm->journal, id, COMMAND_DONE) != 0)
-            log_warn("cannot record command %" PRId64 " as answered", id);
-    }
+    answer(cm, &cm->curl, &cm->rng, id, &result);
+out:
     json_decref(empty);
     jsonw_free(&result);
 }
@@ -618,21 +937,79 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* ------------------------------------------------------------ start and stop */
+
 /* Stops and joins the progress sender (when it runs) and drops what it
  * had not sent. */
 static void stop_sender(struct commands *cm)
 {
     pthread_mutex_lock(&cm->pmu);
-    cm->pstop = true;
+    __atomic_store_n(&cm->pstop, true, __ATOMIC_RELEASE);
     pthread_cond_signal(&cm->pcond);
     pthread_mutex_unlock(&cm->pmu);
     if (cm->sender_started)
         pthread_join(cm->sender, NULL);
     cm->sender_started = false;
-    free(cm->pending);
-    cm->pending = NULL;
+    pthread_mutex_lock(&cm->pmu);
+    for (size_t i = 0; i < PROGRESS_SLOTS; i++) {
+        free(cm->pending[i].text);
+        cm->pending[i] = (struct progress_slot){0, NULL};
+    }
+    pthread_mutex_unlock(&cm->pmu);
     https_handle_free(cm->pcurl);
     cm->pcurl = NULL;
+}
+
+/* Tells the workers to stop, drops the jobs no worker took and joins the
+ * workers, waiting at most STOP_JOIN_S seconds in all. Returns how many
+ * did not end in time (they were detached and no longer touch the
+ * channel). */
+static size_t stop_workers(struct commands *cm)
+{
+    struct timespec deadline;
+    struct long_job *job;
+    size_t left = 0;
+
+    pthread_mutex_lock(&cm->wmu);
+    cm->wstop = true;
+    pthread_cond_broadcast(&cm->wcond);
+    while ((job = cm->queue)) {
+        cm->queue = job->next;
+        job_free(job); /* never started: the server hands it out again */
+    }
+    cm->queue_tail = NULL;
+    cm->queued = 0;
+    pthread_mutex_unlock(&cm->wmu);
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += STOP_JOIN_S;
+    for (size_t i = 0; i < cm->nworkers; i++) {
+        if (pthread_timedjoin_np(cm->workers[i], NULL, &deadline) != 0) {
+            pthread_detach(cm->workers[i]);
+            left++;
+        }
+    }
+    cm->nworkers = 0;
+    if (left) {
+        pthread_mutex_lock(&cm->wmu);
+        cm->abandoned = true;
+        while (cm->chan_users) /* channel requests end at once once the channel stops */
+            pthread_cond_wait(&cm->wcond, &cm->wmu);
+        pthread_mutex_unlock(&cm->wmu);
+    }
+    return left;
+}
+
+/* Frees cm once no thread uses it. */
+static void commands_free(struct commands *cm)
+{
+    https_handle_free(cm->curl);
+    command_journal_free(cm->journal);
+    pthread_mutex_destroy(&cm->jmu);
+    pthread_mutex_destroy(&cm->wmu);
+    pthread_cond_destroy(&cm->wcond);
+    pthread_mutex_destroy(&cm->pmu);
+    pthread_cond_destroy(&cm->pcond);
+    free(cm);
 }
 
 int commands_start(struct commands **out, struct channel *c, const char *state_dir, char *err, size_t errlen)
@@ -647,6 +1024,9 @@ int commands_start(struct commands **out, struct channel *c, const char *state_d
         return -ENOMEM;
     }
     cm->c = c;
+    pthread_mutex_init(&cm->jmu, NULL);
+    pthread_mutex_init(&cm->wmu, NULL);
+    pthread_cond_init(&cm->wcond, NULL);
     pthread_mutex_init(&cm->pmu, NULL);
     pthread_cond_init(&cm->pcond, NULL);
     if (getrandom(&cm->rng, sizeof(cm->rng), GRND_NONBLOCK) != (ssize_t)sizeof(cm->rng))
@@ -666,6 +1046,14 @@ int commands_start(struct commands **out, struct channel *c, const char *state_d
         goto fail;
     }
     cm->sender_started = true;
+    for (size_t i = 0; i < LONG_WORKERS; i++) {
+        e = -pthread_create(&cm->workers[i], NULL, worker, cm);
+        if (e) {
+            snprintf(err, errlen, "cannot start a command worker: %s", strerror(-e));
+            goto fail;
+        }
+        cm->nworkers++;
+    }
     e = -pthread_create(&cm->thread, NULL, run, cm);
     if (e) {
         snprintf(err, errlen, "cannot start the command thread: %s", strerror(-e));
@@ -674,24 +1062,30 @@ int commands_start(struct commands **out, struct channel *c, const char *state_d
     *out = cm;
     return 0;
 fail:
+    stop_workers(cm); /* idle workers: they end at once */
     stop_sender(cm);
-    command_journal_free(cm->journal);
-    pthread_mutex_destroy(&cm->pmu);
-    pthread_cond_destroy(&cm->pcond);
-    free(cm);
+    commands_free(cm);
     return e;
 }
 
 void commands_stop(struct commands *cm)
 {
+    size_t left;
+
     if (!cm)
         return;
+    __atomic_store_n(&cm->stopping, true, __ATOMIC_RELEASE); /* long handlers see themselves cancelled */
+    cancel_all(cm);
     channel_stop(cm->c);
     pthread_join(cm->thread, NULL);
+    left = stop_workers(cm);
     stop_sender(cm);
-    https_handle_free(cm->curl);
-    command_journal_free(cm->journal);
-    pthread_mutex_destroy(&cm->pmu);
-    pthread_cond_destroy(&cm->pcond);
-    free(cm);
+    if (left) {
+        /* they still run their handlers and use cm (never the channel
+         * again); their commands are marked started and not answered, so
+         * they are not run again. The process is ending: cm is left to it. */
+        log_warn("%zu long command(s) did not stop within %d s; left to end with the agent", left, STOP_JOIN_S);
+        return;
+    }
+    commands_free(cm);
 }

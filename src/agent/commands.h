@@ -5,8 +5,12 @@
  * remembers which ids were started and which were answered, across
  * restarts) and posts its result.
  *
- * Command types plug in through the table in commands.c (type -> handler);
- * `ping` answers the agent's version and time. A type the table does not
+ * Command types plug in through the table in commands.c (type -> handler,
+ * and whether the type is long). Short commands (isolate, release,
+ * kill_process, ...) run on the command thread as soon as they arrive;
+ * long ones (scan) run on a small pool of worker threads (two at once,
+ * the others wait in a queue of 32), so a long scan never delays an
+ * isolation. `ping` answers the agent's version and time. A type the table does not
  * know gets a failed result saying this agent version does not support it.
  * A command that was started but whose result was never posted (the agent
  * stopped in between) is not run again: it gets a failed result saying so.
@@ -17,6 +21,7 @@
 #ifndef YAMORI_AGENT_COMMANDS_H
 #define YAMORI_AGENT_COMMANDS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +39,10 @@ struct command {
     const char *type;
     struct json_t *args;    /* an object (empty when none was given) */
     struct commands *owner; /* the command thread running it; NULL when run outside it (tests) */
+    /* Set to 1 (from another thread) as soon as the server asks to stop
+     * the command or the agent stops, so a handler can hand it to code that
+     * polls a flag (the scanner); NULL when run outside the command thread. */
+    atomic_int *cancel;
 };
 
 /* Reports the progress of a long command to the server (docs/wire.md,
@@ -42,25 +51,33 @@ struct command {
  * (at most 4 KiB; "files", "bytes": counts, "percent": 0..100, "message":
  * text; other members are kept as they are). Handlers may call it as often
  * as they like from the thread running cmd: it never blocks on the
- * network — the newest report is handed to a sender thread that posts at
- * most one per second (older unsent ones are dropped), best effort. A
+ * network — the newest report of each running command is handed to a
+ * sender thread that posts about one per command per second (older unsent
+ * ones are dropped), best effort. A
  * malformed report is dropped with a warning. Does nothing when cmd runs
  * outside the command thread. */
 void command_progress(const struct command *cmd, const char *json_object_text);
 
-/* Whether the server asked to stop cmd (a person cancelled its action).
- * Learnt from the answers to progress reports, so a long handler calls
- * command_progress() now and then and stops, returning -ECANCELED, when
- * this turns true. Never blocks. */
+/* Whether the server asked to stop cmd (a person cancelled its action), or
+ * the agent is stopping. Learnt from the answers to progress reports, so a
+ * long handler calls command_progress() now and then and stops, returning
+ * -ECANCELED (or its partial output), when this turns true. Never waits on
+ * the network; callable from any thread. */
 bool command_cancelled(const struct command *cmd);
 
 /* Runs cmd and writes its output (one JSON value) into out. Returns 0 when
  * it succeeded, or -errno with a message for a person in err. */
 typedef int (*command_fn)(const struct command *cmd, struct jsonw *out, char *err, size_t errlen);
 
+/* One line of the table. A long handler (long_running) runs on a worker
+ * thread, concurrently with other commands: it must be thread-safe, and
+ * touch the server only through command_progress()/command_cancelled()
+ * (when the agent stops it is cancelled and, if it has not returned within
+ * the stop's bound, left to end with the process). */
 struct command_handler {
     const char *type;
     command_fn run;
+    bool long_running; /* false (the default of a line that omits it): run on the command thread */
 };
 
 /* The handler of a command type, or NULL. */
@@ -70,7 +87,9 @@ const struct command_handler *commands_handler(const char *type);
  * ({"status", "output", "error"}) into result. */
 void commands_execute(const struct command *cmd, struct jsonw *result);
 
-/* The journal of command ids: which were started, which were answered. */
+/* The journal of command ids: which were started, which were answered.
+ * Not thread-safe by itself: the command thread and its workers share it
+ * under a lock of theirs. */
 enum command_state { COMMAND_NEW, COMMAND_STARTED, COMMAND_DONE };
 struct command_journal;
 
@@ -87,7 +106,13 @@ int command_journal_mark(struct command_journal *j, int64_t id, enum command_sta
  * The channel must outlive it. Returns 0 or -errno with err. */
 int commands_start(struct commands **out, struct channel *c, const char *state_dir, char *err, size_t errlen);
 
-/* Stops the thread (after channel_stop) and frees it. Accepts NULL. */
+/* Stops the command thread and the workers and frees them. Running long
+ * commands are cancelled and waited for (20 s at most; one still running
+ * then is left to end with the process and never touches the channel
+ * again). A long command whose result was not posted is marked started in
+ * the journal, so it is answered "not run again" after a restart; one that
+ * was still waiting for a worker was never started and runs after a
+ * restart. Stops the channel itself. Accepts NULL. */
 void commands_stop(struct commands *cm);
 
 #endif

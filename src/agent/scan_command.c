@@ -1,9 +1,10 @@
 /*
  * scan_command.c — the `scan` command (see scan_command.h): arguments
  * checked strictly (unknown members are refused, so a typo is not a
- * silent default), the scan run in the command thread at idle I/O
- * priority, progress sent at most once a second, and the server's cancel
- * request turned into the scanner's cancel flag.
+ * silent default), the scan run on a command worker thread (a long
+ * command, see commands.h) at idle I/O priority, progress sent at most
+ * once a second, and the command's cancel flag (the server's cancel
+ * request, or the agent stopping) handed to the scanner.
  */
 #include "agent/scan_command.h"
 
@@ -22,7 +23,8 @@
 
 struct scan_cmd_ctx {
     const struct command *cmd;
-    atomic_int cancel;
+    atomic_int *cancel; /* the command's flag, or own when run outside the command thread */
+    atomic_int own;
 };
 
 static void on_progress(void *arg, const struct scan_progress *p)
@@ -32,7 +34,7 @@ static void on_progress(void *arg, const struct scan_progress *p)
     char *text;
 
     if (command_cancelled(x->cmd))
-        atomic_store(&x->cancel, 1);
+        atomic_store(x->cancel, 1);
     jsonw_init(&w);
     jsonw_object_begin(&w);
     jsonw_kv_uint(&w, "files", p->files);
@@ -147,7 +149,8 @@ int scan_command_run(const struct command *cmd, struct jsonw *out, char *err, si
         o.indicators = iocs;
         o.nindicators = json_array_size(jiocs);
     }
-    o.cancel = &x.cancel;
+    x.cancel = cmd->cancel ? cmd->cancel : &x.own;
+    o.cancel = x.cancel;
     o.progress = on_progress;
     o.progress_ctx = &x;
     log_info("scan: %s scan%s%s started", scan_kind_name(o.kind), o.path ? " of " : "", o.path ? o.path : "");
@@ -155,7 +158,7 @@ int scan_command_run(const struct command *cmd, struct jsonw *out, char *err, si
     if (e)
         log_warn("scan: %s", err);
     else
-        log_info("scan: %s scan finished%s", scan_kind_name(o.kind), atomic_load(&x.cancel) ? " (cancelled)" : "");
+        log_info("scan: %s scan finished%s", scan_kind_name(o.kind), atomic_load(x.cancel) ? " (cancelled)" : "");
     free(iocs);
     return e;
 }

@@ -9,7 +9,10 @@
  * pid) is left alone. An action created while the agent is stopped
  * reaches it when it starts; one that expired meanwhile never runs. A
  * scan reports progress (the action is running with a percentage) and a
- * cancel stops it: the action ends cancelled with what was scanned.
+ * cancel stops it: the action ends cancelled with what was scanned. A
+ * kill_process sent while a slow scan runs succeeds before the scan ends
+ * (long commands run on a worker), and SIGTERM during a scan cancels it
+ * and the agent exits cleanly.
  * Needs root (the sensor; the server drops to nobody).
  */
 #include <errno.h>
@@ -541,6 +544,78 @@ static void scan_progress_and_cancel(void)
     json_decref(a);
 }
 
+/* Waits (up to ~60 s) until scan action id runs and reported a percentage. */
+static bool wait_scan_running(long long id)
+{
+    char path[64];
+    bool running = false;
+
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
+    for (int i = 0; i < 600 && !running; i++) {
+        long st;
+        json_t *a = as_admin("GET", path, NULL, &st);
+        running = !strcmp(jstr(a, "state"), "running") &&
+                  json_is_number(json_object_get(json_object_get(a, "progress"), "percent"));
+        json_decref(a);
+        if (!running)
+            usleep(100000);
+    }
+    return running;
+}
+
+/* A long scan runs on a worker: a kill_process (a short command, as
+ * isolate is) sent while it runs succeeds while the scan is still running;
+ * the scan, cancelled then, ends cancelled. The agent asked to stop while a
+ * scan runs cancels it and exits cleanly. */
+static void short_command_during_scan(void)
+{
+    char big[400], uid[128], path[64];
+    json_t *a;
+    long long scan, kill_id;
+    long st;
+    pid_t p;
+    int ws = 0;
+    bool gone = false;
+
+    SETUP(NULL);
+    CHECK(make_tree("big", 400, 256 * 1024, big, sizeof(big)));
+    RUN_AGENT();
+    scan = scan_action(big, ",\"cpu_budget\":0.01", &st);
+    CHECK_MSG(scan > 0, "create: %ld", st);
+    CHECK_MSG(wait_scan_running(scan), "the scan never reported progress: %s", state_of(scan));
+    p = victim(0);
+    CHECK(agentproc_unique_id(p, uid, sizeof(uid)));
+    kill_id = kill_action(p, uid, &st);
+    CHECK_MSG(kill_id > 0, "create: %ld", st);
+    a = wait_final(kill_id);
+    CHECK_MSG(a && !strcmp(jstr(a, "state"), "succeeded"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
+    json_decref(a);
+    /* the scan (a hundredth of a core over 100 MiB) has not ended meanwhile */
+    CHECK_STR(state_of(scan), "running");
+    CHECK(died_of_sigkill(0));
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld/cancel", scan);
+    json_decref(call(responder, "POST", path, "{\"comment\":\"enough\"}", &st));
+    CHECK_INT(st, ==, 200);
+    a = wait_final(scan);
+    CHECK_MSG(a && !strcmp(jstr(a, "state"), "cancelled"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
+    CHECK(json_is_true(json_object_get(json_object_get(a, "result"), "cancelled")));
+    json_decref(a);
+    /* a stop during a scan: the agent cancels it and exits */
+    scan = scan_action(big, ",\"cpu_budget\":0.01", &st);
+    CHECK_MSG(scan > 0, "create: %ld", st);
+    CHECK_MSG(wait_scan_running(scan), "the second scan never reported progress: %s", state_of(scan));
+    CHECK(kill(agent, SIGTERM) == 0);
+    for (int i = 0; i < 600 && !gone; i++) {
+        gone = waitpid(agent, &ws, WNOHANG) == agent;
+        if (!gone)
+            usleep(100000);
+    }
+    CHECK_MSG(gone, "the agent did not exit within a minute of SIGTERM while a scan ran");
+    agent = -1;
+    CHECK_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "the agent ended with status %#x", ws);
+    CHECK_STR(state_of(scan), "running"); /* never answered: after a restart it is "not run again" */
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
@@ -548,6 +623,7 @@ int main(int argc, char **argv)
         {"offline_delivered", offline_delivered},
         {"expired_never_run", expired_never_run},
         {"scan_progress_and_cancel", scan_progress_and_cancel},
+        {"short_command_during_scan", short_command_during_scan},
         {NULL, NULL},
     };
     check_set_teardown(teardown);

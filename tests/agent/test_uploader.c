@@ -7,7 +7,8 @@
  * every event delivered once and in order; an outage with 503s and the
  * catch-up after it; a refused record found by halving and quarantined;
  * the CA pinned and the host name checked; a ping answered once by id;
- * an unknown command type refused; enrolment writing its files, refusing
+ * an unknown command type refused; a long scan run on a worker while a
+ * ping is answered, stopped with the agent and not run again after; enrolment writing its files, refusing
  * damaged packages, and offboarding. No root needed.
  */
 #include <errno.h>
@@ -647,6 +648,103 @@ static void commands_once_by_id(void)
     pthread_mutex_unlock(&mock->lock);
 }
 
+/* Creates n files of size bytes in dir/name (path gets the directory). */
+static bool make_tree(const char *name, int n, size_t size, char *path, size_t pathlen)
+{
+    char *buf = malloc(size ? size : 1), file[600];
+    bool ok = buf != NULL;
+
+    snprintf(path, pathlen, "%s/%s", dir, name);
+    ok = ok && mkdir(path, 0755) == 0;
+    for (int i = 0; ok && i < n; i++) {
+        snprintf(file, sizeof(file), "%s/f%05d.bin", path, i);
+        memset(buf, 'a' + i % 26, size);
+        buf[0] = (char)i; /* every file differs */
+        {
+            int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            ok = fd >= 0 && write(fd, buf, size) == (ssize_t)size;
+            if (fd >= 0)
+                close(fd);
+        }
+    }
+    free(buf);
+    return ok;
+}
+
+/* A long command (a slow scan) runs on a worker: a ping sent with it is
+ * answered while the scan still runs, and the server handing the scan out
+ * again meanwhile neither runs it twice nor answers it. Stopping the agent
+ * cancels the scan and returns; its result was never posted, so after a
+ * restart it is answered "not run again" and nothing runs. */
+static void long_command_on_worker(void)
+{
+    struct agent_conf conf;
+    struct channel_status cs;
+    char err[256], big[400], args[600];
+    unsigned progress = 0;
+    json_t *r;
+
+    CHECK(setup_dir());
+    CHECK(make_tree("big", 300, 64 * 1024, big, sizeof(big)));
+    CHECK_INT(pki_make(&pki, "test CA"), ==, 0);
+    CHECK(mock_start(&pki, "IP:127.0.0.1"));
+    CHECK(make_conf(&conf, pki.ca_pem, mock->port, "127.0.0.1"));
+    snprintf(args, sizeof(args), "{\"kind\":\"custom\",\"path\":\"%s\",\"cpu_budget\":0.01}", big);
+    json_array_append_new(mock->commands,
+                          json_pack("{s:i,s:s,s:o}", "id", 20, "type", "scan", "args", json_loads(args, 0, NULL)));
+    json_array_append_new(mock->commands, json_pack("{s:i,s:s,s:{}}", "id", 21, "type", "ping", "args"));
+    mock->redeliver = true; /* every poll hands both out again */
+    CHECK(commands_handler("scan") && commands_handler("scan")->long_running);
+    CHECK(commands_handler("isolate") && !commands_handler("isolate")->long_running);
+    CHECK(start_channel(&conf, NULL));
+    CHECK_INT(commands_start(&cmds, chan, dir, err, sizeof(err)), ==, 0);
+    /* the ping, behind the scan in the same list, is answered while the scan runs */
+    r = result_of("21", 20000);
+    CHECK_MSG(r, "the ping was never answered");
+    CHECK_STR(json_string_value(json_object_get(r, "status")), "succeeded");
+    json_decref(r);
+    pthread_mutex_lock(&mock->lock);
+    r = json_incref(json_object_get(mock->results, "20"));
+    pthread_mutex_unlock(&mock->lock);
+    CHECK_MSG(!r, "the scan ended before the ping was answered: %s", json_string_value(json_object_get(r, "status")));
+    /* the scan reports progress ("started" and more) and is still unanswered
+     * after many redeliveries */
+    for (int i = 0; i < 500 && progress < 3; i++) {
+        pthread_mutex_lock(&mock->lock);
+        progress = mock->progress_posts;
+        pthread_mutex_unlock(&mock->lock);
+        usleep(20000);
+    }
+    CHECK_MSG(progress >= 3, "only %u progress reports", progress);
+    pthread_mutex_lock(&mock->lock);
+    CHECK_INT(mock->result_posts, ==, 1); /* the ping's only */
+    pthread_mutex_unlock(&mock->lock);
+    channel_get_status(chan, &cs);
+    CHECK_INT(cs.commands_run, ==, 1); /* the ping; the scan runs once and has not ended */
+    /* a stop cancels the scan and returns; the scan's result is not posted */
+    commands_stop(cmds);
+    cmds = NULL;
+    channel_free(chan);
+    chan = NULL;
+    pthread_mutex_lock(&mock->lock);
+    CHECK_INT(mock->result_posts, ==, 1);
+    pthread_mutex_unlock(&mock->lock);
+    /* after a restart the scan is answered, not run again */
+    CHECK(start_channel(&conf, NULL));
+    CHECK_INT(commands_start(&cmds, chan, dir, err, sizeof(err)), ==, 0);
+    r = result_of("20", 20000);
+    CHECK_MSG(r, "the scan was never answered after the restart");
+    CHECK_STR(json_string_value(json_object_get(r, "status")), "failed");
+    CHECK(strstr(json_string_value(json_object_get(r, "error")), "not run again"));
+    json_decref(r);
+    usleep(800000); /* several more polls hand both out again */
+    channel_get_status(chan, &cs);
+    CHECK_INT(cs.commands_run, ==, 0);
+    pthread_mutex_lock(&mock->lock);
+    CHECK_INT(mock->result_posts, ==, 2);
+    pthread_mutex_unlock(&mock->lock);
+}
+
 static void journal_survives(void)
 {
     struct command_journal *j = NULL;
@@ -931,6 +1029,7 @@ int main(int argc, char **argv)
         {"pinned_ca_and_host_name", pinned_ca_and_host_name},
         {"heartbeat_fields", heartbeat_fields},
         {"commands_once_by_id", commands_once_by_id},
+        {"long_command_on_worker", long_command_on_worker},
         {"damaged_packages", damaged_packages},
         {"enroll_and_offboard", enroll_and_offboard},
         {NULL, NULL},
