@@ -8,7 +8,9 @@
  * catch-up after it; a refused record found by halving and quarantined;
  * the CA pinned and the host name checked; a ping answered once by id;
  * an unknown command type refused; a long scan run on a worker while a
- * ping is answered, stopped with the agent and not run again after; enrolment writing its files, refusing
+ * ping is answered, stopped with the agent and not run again after; at
+ * most two long commands at once, the others queued and run after a
+ * restart when they never started; enrolment writing its files, refusing
  * damaged packages, and offboarding. No root needed.
  */
 #include <errno.h>
@@ -745,6 +747,76 @@ static void long_command_on_worker(void)
     pthread_mutex_unlock(&mock->lock);
 }
 
+/* Whether dir/commands.journal records command id as started. */
+static bool journal_has_started(int64_t id)
+{
+    char path[400], want[48], line[128];
+    bool yes = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/commands.journal", dir);
+    snprintf(want, sizeof(want), "%lld started\n", (long long)id);
+    f = fopen(path, "r");
+    while (f && !yes && fgets(line, sizeof(line), f))
+        yes = strcmp(line, want) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+/* Three slow scans at once: two run (started in the journal), the third
+ * waits for a worker and is not started. After a stop and a restart the
+ * two are answered "not run again" and the third, never started, runs. */
+static void long_commands_queue(void)
+{
+    struct agent_conf conf;
+    char err[256], big[400], args[600];
+    int started = 0;
+    json_t *r;
+
+    CHECK(setup_dir());
+    CHECK(make_tree("big", 300, 64 * 1024, big, sizeof(big)));
+    CHECK_INT(pki_make(&pki, "test CA"), ==, 0);
+    CHECK(mock_start(&pki, "IP:127.0.0.1"));
+    CHECK(make_conf(&conf, pki.ca_pem, mock->port, "127.0.0.1"));
+    snprintf(args, sizeof(args), "{\"kind\":\"custom\",\"path\":\"%s\",\"cpu_budget\":0.01}", big);
+    for (int id = 30; id <= 32; id++)
+        json_array_append_new(mock->commands,
+                              json_pack("{s:i,s:s,s:o}", "id", id, "type", "scan", "args", json_loads(args, 0, NULL)));
+    mock->redeliver = true;
+    CHECK(start_channel(&conf, NULL));
+    CHECK_INT(commands_start(&cmds, chan, dir, err, sizeof(err)), ==, 0);
+    for (int i = 0; i < 500 && started < 2; i++) {
+        started = journal_has_started(30) + journal_has_started(31);
+        if (started < 2)
+            usleep(20000);
+    }
+    CHECK_INT(started, ==, 2);
+    usleep(800000); /* several polls hand all three out again */
+    CHECK(!journal_has_started(32));
+    pthread_mutex_lock(&mock->lock);
+    CHECK_INT(mock->result_posts, ==, 0);
+    pthread_mutex_unlock(&mock->lock);
+    commands_stop(cmds);
+    cmds = NULL;
+    channel_free(chan);
+    chan = NULL;
+    CHECK(!journal_has_started(32)); /* dropped from the queue, never started */
+    CHECK(start_channel(&conf, NULL));
+    CHECK_INT(commands_start(&cmds, chan, dir, err, sizeof(err)), ==, 0);
+    for (int id = 30; id <= 31; id++) {
+        char key[16];
+        snprintf(key, sizeof(key), "%d", id);
+        r = result_of(key, 20000);
+        CHECK_MSG(r, "scan %d was never answered after the restart", id);
+        CHECK(strstr(json_string_value(json_object_get(r, "error")), "not run again"));
+        json_decref(r);
+    }
+    for (int i = 0; i < 500 && !journal_has_started(32); i++)
+        usleep(20000);
+    CHECK(journal_has_started(32)); /* it runs now */
+}
+
 static void journal_survives(void)
 {
     struct command_journal *j = NULL;
@@ -1030,6 +1102,7 @@ int main(int argc, char **argv)
         {"heartbeat_fields", heartbeat_fields},
         {"commands_once_by_id", commands_once_by_id},
         {"long_command_on_worker", long_command_on_worker},
+        {"long_commands_queue", long_commands_queue},
         {"damaged_packages", damaged_packages},
         {"enroll_and_offboard", enroll_and_offboard},
         {NULL, NULL},
