@@ -52,6 +52,7 @@ static const struct key keys[] = {
     {"rules_poll_seconds", UINT(rules_poll_seconds, 1, 3600)},
     {"approval_required", STR(approval_required)},
     {"action_expiry_hours", HOURS(action_expiry_ms, 1000, 365ull * 24 * 3600 * 1000)},
+    {"max_package_bytes", SIZE(max_package_bytes, 1024, 4ull << 30)},
 };
 
 void config_defaults(struct server_config *cfg)
@@ -74,6 +75,7 @@ void config_defaults(struct server_config *cfg)
     cfg->incident_window_hours = 24;
     cfg->rules_poll_seconds = 5;
     cfg->action_expiry_ms = 72ull * 3600 * 1000;
+    cfg->max_package_bytes = 256u << 20;
 }
 
 static const struct key *find_key(const char *name)

@@ -38,6 +38,7 @@ struct server_config {
     /* action center (src/server/actions*.c) */
     char approval_required[512]; /* action types that wait for approval, comma-separated ("") */
     uint64_t action_expiry_ms;   /* an action not fetched by its device by then expires (72 hours; set in hours) */
+    size_t max_package_bytes;    /* largest investigation package an agent may upload (256 MiB) */
 };
 
 /* Fills the defaults. */

@@ -416,6 +416,7 @@ int serverproc_request(const struct serverproc *s, const char *method, const cha
         return -1;
     }
     out->body = b.p ? b.p : strdup("");
+    out->len = b.p ? b.len : 0;
     out->headers = h.p ? h.p : strdup("");
     if (b.len)
         out->json = json_loadb(out->body, b.len, 0, NULL);

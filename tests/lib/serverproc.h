@@ -73,6 +73,7 @@ const char *serverproc_diag(const struct serverproc *s);
 struct serverproc_response {
     long status;            /* 0 when no answer came */
     char *body;             /* NUL-terminated */
+    size_t len;             /* of body (which may hold NUL bytes: a download) */
     json_t *json;           /* the body parsed, when it is JSON */
     char *headers;          /* the raw response headers */
 };
