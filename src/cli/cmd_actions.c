@@ -7,6 +7,7 @@
  *   yamori action show ID [--json]
  *   yamori action approve|reject|cancel ID [--comment TEXT]
  *   yamori action undo ID [--comment TEXT] [--no-wait]
+ *   yamori action package ID [--output FILE]
  *
  * and the response verbs, each of which creates one action and, unless
  * --no-wait, follows it to its end printing each change of state (a scan
@@ -14,7 +15,10 @@
  *
  *   yamori isolate HOST [--comment TEXT]       yamori release HOST
  *   yamori scan HOST --quick|--full|--path P   yamori quarantine HOST PATH
- *   yamori kill HOST PID [--tree] [--uid UID]  yamori collect HOST
+ *   yamori kill HOST PID [--tree] [--uid UID]  yamori collect HOST [--output FILE]
+ *
+ * `collect` downloads the investigation package when the action succeeds
+ * (to HOST-ID.tar.gz unless --output names the file).
  *
  * Exit status: 0 when the action succeeded (or, with --no-wait, was
  * created; or waits for approval), 1 when it failed, was cancelled,
@@ -49,10 +53,11 @@ CLI_COMMAND(actions_command);
 
 static const struct cli_command action_command = {
     .name = "action",
-    .summary = "show, approve, reject, cancel or undo one action",
+    .summary = "show, approve, reject, cancel or undo one action, or download its investigation package",
     .usage = "yamori action show ID [--json]\n"
              "       yamori action approve|reject|cancel ID [--comment TEXT]\n"
-             "       yamori action undo ID [--comment TEXT] [--no-wait] [--timeout SECONDS]",
+             "       yamori action undo ID [--comment TEXT] [--no-wait] [--timeout SECONDS]\n"
+             "       yamori action package ID [--output FILE]",
     .run = run_action,
 };
 CLI_COMMAND(action_command);
@@ -100,12 +105,73 @@ CLI_COMMAND(kill_command);
 static const struct cli_command collect_command = {
     .name = "collect",
     .summary = "collect an investigation package from a device (an action)",
-    .usage = "yamori collect HOST [--comment TEXT] [--no-wait] [--timeout SECONDS]",
+    .usage = "yamori collect HOST [--output FILE] [--comment TEXT] [--no-wait] [--timeout SECONDS]",
     .run = run_verb,
 };
 CLI_COMMAND(collect_command);
 
 /* ------------------------------------------------------------ helpers */
+
+static int call(const struct cli_config *cfg, const char *method, const char *path, json_t *body,
+                struct cli_response *r, const char *what);
+
+/* Downloads the investigation package of action id into file (written
+ * through file.part, renamed when whole; an existing file is replaced).
+ * Returns 0 or 1 (an exit status) with the reason printed. */
+static int download_package(const struct cli_config *cfg, long long id, const char *file)
+{
+    struct cli_response r;
+    char path[96], what[96], part[4200];
+    FILE *f;
+    int rc = 1;
+
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld/package", id);
+    snprintf(what, sizeof(what), "cannot download the package of action %lld", id);
+    if (call(cfg, "GET", path, NULL, &r, what) != 0)
+        return 1;
+    if (snprintf(part, sizeof(part), "%s.part", file) >= (int)sizeof(part)) {
+        fprintf(stderr, "yamori: the file name is too long: %s\n", file);
+        goto out;
+    }
+    f = fopen(part, "wbx");
+    if (!f) {
+        fprintf(stderr, "yamori: cannot create %s: %s\n", part, strerror(errno));
+        goto out;
+    }
+    if (fwrite(r.body, 1, r.len, f) != r.len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fprintf(stderr, "yamori: cannot write %s: %s\n", part, strerror(errno));
+        fclose(f);
+        unlink(part);
+        goto out;
+    }
+    if (fclose(f) != 0 || rename(part, file) != 0) {
+        fprintf(stderr, "yamori: cannot write %s: %s\n", file, strerror(errno));
+        unlink(part);
+        goto out;
+    }
+    printf("investigation package: %s (%zu bytes)\n", file, r.len);
+    rc = 0;
+out:
+    cli_response_free(&r);
+    return rc;
+}
+
+/* "<host>-<id>.tar.gz" with every character of host outside [A-Za-z0-9._-]
+ * replaced by '_' (and a leading '.' too), so it names a file here. */
+static void package_file_name(const char *host, long long id, char *out, size_t outlen)
+{
+    char safe[128];
+    size_t n = 0;
+
+    for (const char *p = host; *p && n + 1 < sizeof(safe); p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                  c == '_' || (c == '.' && n > 0);
+        safe[n++] = ok ? c : '_';
+    }
+    safe[n] = '\0';
+    snprintf(out, outlen, "%s-%lld.tar.gz", n ? safe : "device", id);
+}
 
 static int load_config(struct cli_config *cfg, const char *who)
 {
@@ -377,9 +443,10 @@ static int run_action(int argc, char **argv)
     static const struct option longopts[] = {
         {"comment", required_argument, NULL, 'm'}, {"json", no_argument, NULL, 'j'},
         {"no-wait", no_argument, NULL, 'n'},       {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"output", required_argument, NULL, 'o'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *comment = NULL, *verb;
+    const char *comment = NULL, *verb, *output = NULL;
     bool as_json = false, no_wait = false;
     int timeout_s = DEFAULT_WAIT_S, c, rc = 1;
     char path[128], what[64];
@@ -395,6 +462,7 @@ static int run_action(int argc, char **argv)
         case 'j': as_json = true; break;
         case 'n': no_wait = true; break;
         case 'T': timeout_s = atoi(optarg); break;
+        case 'o': output = optarg; break;
         case 'h': printf("usage: %s\n", action_command.usage); return 0;
         default: return cli_usage(&action_command);
         }
@@ -403,10 +471,17 @@ static int run_action(int argc, char **argv)
         return cli_usage(&action_command);
     verb = argv[optind];
     if (strcmp(verb, "show") && strcmp(verb, "approve") && strcmp(verb, "reject") && strcmp(verb, "cancel") &&
-        strcmp(verb, "undo"))
+        strcmp(verb, "undo") && strcmp(verb, "package"))
+        return cli_usage(&action_command);
+    if (output && strcmp(verb, "package"))
         return cli_usage(&action_command);
     if (load_config(&cfg, "action") != 0)
         return 1;
+    if (!strcmp(verb, "package")) {
+        char file[160];
+        snprintf(file, sizeof(file), "yamori-action-%lld.tar.gz", id);
+        return download_package(&cfg, id, output ? output : file);
+    }
     if (!strcmp(verb, "show")) {
         snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
         if (call(&cfg, "GET", path, NULL, &r, "cannot read the action") != 0)
@@ -448,9 +523,10 @@ static int run_verb(int argc, char **argv)
         {"timeout", required_argument, NULL, 'T'}, {"quick", no_argument, NULL, 'q'},
         {"full", no_argument, NULL, 'f'},          {"path", required_argument, NULL, 'p'},
         {"tree", no_argument, NULL, 't'},          {"uid", required_argument, NULL, 'u'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"output", required_argument, NULL, 'o'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *name = argv[0], *comment = NULL, *scan_path = NULL, *uid = NULL, *type = NULL;
+    const char *name = argv[0], *comment = NULL, *scan_path = NULL, *uid = NULL, *type = NULL, *output = NULL;
     const struct cli_command *cmd = !strcmp(name, "isolate")      ? &isolate_command
                                     : !strcmp(name, "release")    ? &release_command
                                     : !strcmp(name, "scan")       ? &scan_command
@@ -476,6 +552,7 @@ static int run_verb(int argc, char **argv)
         case 'p': scan_path = optarg; break;
         case 't': tree = true; break;
         case 'u': uid = optarg; break;
+        case 'o': output = optarg; break;
         case 'h': printf("usage: %s\n", cmd->usage); return 0;
         default: return cli_usage(cmd);
         }
@@ -486,6 +563,8 @@ static int run_verb(int argc, char **argv)
     if (cmd != &scan_command && (quick || full || scan_path))
         return cli_usage(cmd);
     if (cmd != &kill_command && (tree || uid))
+        return cli_usage(cmd);
+    if (cmd != &collect_command && output)
         return cli_usage(cmd);
     target = json_object();
     if (cmd == &isolate_command) {
@@ -533,6 +612,11 @@ static int run_verb(int argc, char **argv)
     print_state(r.json);
     cli_response_free(&r);
     rc = no_wait ? 0 : follow(&cfg, id, timeout_s);
+    if (rc == 0 && !no_wait && cmd == &collect_command) {
+        char file[160];
+        package_file_name(argv[optind], id, file, sizeof(file));
+        rc = download_package(&cfg, id, output ? output : file);
+    }
 out:
     json_decref(target);
     json_decref(body);

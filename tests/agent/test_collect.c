@@ -552,10 +552,27 @@ static void e2e_collect(void)
     CHECK(entry("volumes/mountinfo.txt") && entry("volumes/usage.tsv"));
     CHECK(entry("network/connections.tsv") && entry("network/unix.tsv"));
     CHECK(entry("persistence/listing.tsv"));
-    /* a viewer may not download it; an action without one answers 404 */
+    /* an action without one answers 404 */
     request(responder, "GET", "/api/v1/actions/999999/package", NULL, NULL, &r);
     CHECK(r.status == 404);
     serverproc_response_free(&r);
+    /* the CLI: `yamori action package` gets the same bytes */
+    {
+        char cfg[400], cmd[2048], file[400], hex2[65];
+        uint64_t n;
+        int st;
+        snprintf(cfg, sizeof(cfg), "%s/cli.json", dir);
+        CHECK((f = fopen(cfg, "w")));
+        fprintf(f, "{\"url\": \"%s\", \"ca\": \"%s\", \"token\": \"%s\"}\n", serverproc_url(server),
+                serverproc_ca(server), responder + strlen("Authorization: Bearer "));
+        fclose(f);
+        snprintf(file, sizeof(file), "%s/cli.tar.gz", dir);
+        snprintf(cmd, sizeof(cmd), "YAMORI_CONFIG=%s %s action package %lld --output %s >%s/cli.log 2>&1", cfg,
+                 serverproc_binary(), id, file, dir);
+        st = system(cmd);
+        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "yamori action package failed (see %s/cli.log)", dir);
+        CHECK(collect_sha256_file(file, hex2, &n) == 0 && strcmp(hex2, hex) == 0);
+    }
 }
 
 static void e2e_package_too_big(void)
