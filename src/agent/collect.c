@@ -1331,6 +1331,13 @@ int collect_command(const struct command *cmd, struct jsonw *out, char *err, siz
         snprintf(err, errlen, "collect: cannot read the package back: %s", strerror(-e));
         goto out;
     }
+    /* a cancel (or the agent stopping: then the channel may be going away)
+     * is honoured before the channel is touched */
+    if (command_cancelled(cmd)) {
+        snprintf(err, errlen, "cancelled");
+        e = -ECANCELED;
+        goto out;
+    }
     command_progress(cmd, "{\"percent\": 95.0, \"message\": \"uploading the package\"}");
     e = upload(cmd, path, bytes, err, errlen);
     if (e)
