@@ -95,6 +95,15 @@ if ! wait_for 120 '"health": *"active"' "$Y" devices --json >/dev/null; then
     exit 0
 fi
 DEVICE=$(hostname)
+# "active" comes with the first heartbeat, which may precede the sensor and
+# the log source: a process of ours reaching the store says the agent's
+# loop runs, so the SSH log is followed from here on
+READY="yamori-takeover-ready-$$"
+/bin/sh -c "true $READY"
+if ! wait_for 120 "$READY" "$Y" events --device "$DEVICE" --type process --limit 10000 --json >/dev/null; then
+    fail setup "the agent's events do not reach the store: $(tail -5 "$T/agent.log")"
+    exit 0
+fi
 sandbox_spawn "$SB" "$T/c2.log" "$BIN/helpers/c2_listener" 203.0.113.10 4444 "$T/c2-received" >/dev/null
 
 # ---------------------------------------------------------------- the attack
@@ -132,7 +141,7 @@ if [ $ok = 1 ]; then
     pass logons_from_the_attacker_stored
 else
     out=$("$Y" events --device "$DEVICE" --type logon --since "$START" --limit 1000 --json 2>&1)
-    fail logons_from_the_attacker_stored "$(grep -c '"LogonFailed"' <<<"$out") failures stored, $FAILED_LOGGED logged by sshd: $(grep -E '"(ActionType|LogLine)"' <<<"$out" | head -30)"
+    fail logons_from_the_attacker_stored "$(grep -c '"LogonFailed"' <<<"$out") failures stored, $FAILED_LOGGED logged by sshd: $(grep -E '"(LogLine|RemotePort)"' <<<"$out" | tr -d ' \n' | head -c 1500) sshd: $(grep 'Failed password' "$SB/sshd.log" | grep -o 'port [0-9]*' | tr '\n' ' ')"
 fi
 if out=$(wait_for 120 '/etc/cron.d/awsd' "$Y" events --device "$DEVICE" --type file --since "$START" \
             --limit 10000 --json); then
