@@ -39,6 +39,7 @@ PKGS := libbpf libelf zlib libcrypto libsystemd jansson yaml-0.1 libpcre2-8 \
 
 # the antivirus scanner's engines (docs/decisions.md, "Antivirus engines")
 PKGS += yara libclamav
+PKGS += libedit # the `yamori live` prompt (docs/decisions.md, "Dependencies")
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)

@@ -15,7 +15,7 @@ PACKAGES="
   libyaml-dev libpcre2-dev
   libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libsqlite3-dev
   libzstd-dev libsodium-dev libnftables-dev libarchive-dev
-  libyara-dev libclamav-dev
+  libyara-dev libclamav-dev libedit-dev
   iproute2 util-linux procps
   openssh-server openssh-client sshpass nftables
 "
