@@ -12,7 +12,8 @@
  *                        "indicators": [sha256...], "cpu_budget": cores, "yara_max_mb": N}
  *   quarantine_file     {"path": "/abs", "sha256": "<64 hex>"?}
  *   restore_file        {"quarantine_id": "<32 hex>", "overwrite": bool?}
- *   remove_persistence  {"kind": "cron_line"|..., "path": "/abs", "match": "..."}
+ *   remove_persistence  {"kind": "cron_line"|..., "path": "/abs", "match": "..."}, or
+ *                       {"entry": "<id>", "scheduled": bool} (an autostart entry's id)
  *   restore_persistence {"backup_id": "<32 hex>"}
  *   collect             {}
  * (the agent's side of each is in docs/wire.md; the agent checks again).
@@ -245,6 +246,7 @@ static int target_restore_file(json_t *target, char *err, size_t errlen)
 static int target_remove_persistence(json_t *target, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"kind", "path", "match", NULL};
+    static const char *const by_entry[] = {"entry", "scheduled", NULL};
     static const char *const kinds[] = {"cron_file",     "cron_line",      "systemd_unit",         "rc_local_line",
                                         "shell_rc_line", "profile_d_file", "authorized_keys_line", "ld_preload_line",
                                         NULL};
@@ -252,6 +254,23 @@ static int target_remove_persistence(json_t *target, char *err, size_t errlen)
     const char *k = json_is_string(kind) ? json_string_value(kind) : "";
     bool known = false, is_file_kind, is_unit;
 
+    if (json_object_get(target, "entry")) {
+        /* an entry as the agent's autostart listing names it (docs/live.md) */
+        json_t *entry = json_object_get(target, "entry"), *sched = json_object_get(target, "scheduled");
+        if (!only_members(target, by_entry, "remove_persistence", err, errlen))
+            return -EINVAL;
+        if (!json_is_string(entry) || !devices_valid_text(json_string_value(entry), 255) ||
+            !*json_string_value(entry) || strchr(json_string_value(entry), ' ')) {
+            snprintf(err, errlen, "target.entry: must be an entry id as `persistence` lists it (text of at most "
+                                  "255 bytes without blanks)");
+            return -EINVAL;
+        }
+        if (sched && !json_is_boolean(sched)) {
+            snprintf(err, errlen, "target.scheduled: must be true or false");
+            return -EINVAL;
+        }
+        return 0;
+    }
     if (!only_members(target, allowed, "remove_persistence", err, errlen))
         return -EINVAL;
     for (const char *const *p = kinds; *p && !known; p++)
