@@ -11,39 +11,53 @@
  * this entry and nothing else (docs/wire.md, "remove_persistence").
  *
  * Locations read (each under `root`, "" for the machine itself):
- *   cron          /etc/crontab, /etc/cron.d/*, /var/spool/cron/crontabs/*,
- *                 /etc/cron.{hourly,daily,weekly,monthly}/* scripts
+ *   cron          /etc/crontab, the files of /etc/cron.d and
+ *                 /var/spool/cron/crontabs, the scripts of
+ *                 /etc/cron.{hourly,daily,weekly,monthly} (names as
+ *                 run-parts takes them: letters, digits, _ and -)
  *   systemd timer enabled .timer units (symlinked into a .wants/,
  *                 .requires/ or .upholds/ directory)
- *   at job        /var/spool/cron/atjobs/*
- *   systemd unit  other enabled units, in /etc/systemd/system,
- *                 /run/systemd/system, /usr/local/lib/systemd/system,
- *                 /usr/lib/systemd/system, /lib/systemd/system
- *   rc.local      /etc/rc.local
- *   init script   /etc/init.d/* scripts linked as S* from /etc/rc?.d
- *   profile.d     /etc/profile.d/*
- *   shell rc      /etc/profile, /etc/bash.bashrc, /etc/zsh/zshrc, and the
- *                 rc files of /root and /home/USER
- *   xdg autostart /etc/xdg/autostart/*.desktop, ~/.config/autostart/*.desktop
- *   authorized_keys  ~/.ssh/authorized_keys(2) of /root and /home/USER
- *   ld.so.preload /etc/ld.so.preload
- *   kernel module autoload  /etc/modules, /etc/modules-load.d/*.conf
- *   udev rule     /etc/udev/rules.d, /run/udev/rules.d, /lib/udev/rules.d,
- *                 /usr/lib/udev/rules.d rules with RUN+= or RUN=
+ *   at job        the jobs of /var/spool/cron/atjobs
+ *   systemd unit  other enabled .service, .socket and .path units, in
+ *                 /etc/systemd/system, /run/systemd/system,
+ *                 /usr/local/lib/systemd/system, /usr/lib/systemd/system,
+ *                 /lib/systemd/system (unitfiles.h)
+ *   rc.local      the command lines of /etc/rc.local
+ *   init script   the scripts of /etc/init.d linked as S?? from /etc/rc?.d
+ *   profile.d     the files of /etc/profile.d
+ *   shell rc      the command lines of /etc/profile, /etc/bash.bashrc,
+ *                 /etc/zsh/zshrc, and of .bashrc, .profile, .bash_profile,
+ *                 .bash_login, .bash_logout, .zshrc in /root and /home/USER
+ *   xdg autostart the .desktop files of /etc/xdg/autostart and
+ *                 ~/.config/autostart (not Hidden=true)
+ *   authorized_keys  the keys of ~/.ssh/authorized_keys(2) of /root and
+ *                 /home/USER
+ *   ld.so.preload the lines of /etc/ld.so.preload
+ *   kernel module autoload  the lines of /etc/modules and
+ *                 /etc/modules-load.d/NAME.conf
+ *   udev rule     the rules with RUN+= (or RUN=, RUN{program}) of the
+ *                 files of /etc/udev/rules.d, /run/udev/rules.d,
+ *                 /usr/lib/udev/rules.d, /lib/udev/rules.d
+ * A "command line" of a shell file is a line that is not blank, not a
+ * comment, and not only shell structure (fi, done, esac, then, else, do,
+ * {, }, ;;, exit [N]).
  *
- * Ids (short, stable while the files do not change, unique, typable):
- *   a cron.d / cron.X / profile.d-like file holding one entry  its name
- *                                    ("awsd"); several: "awsd:2" (ordinal)
- *   /etc/crontab line                "crontab:N"  (N: line number)
- *   user crontab                     "crontab-USER:N"
+ * Ids (short, stable while the files do not change, unique, typable;
+ * N is a line number, K an ordinal):
+ *   a file of /etc/cron.d with one entry  its name ("awsd")
+ *   ... with several entries         "awsd:K" (the K-th entry of the file)
+ *   /etc/crontab line                "crontab:N"
+ *   user crontab line                "crontab-USER:N"
+ *   cron.hourly, ... script          "cron.daily/NAME"
  *   systemd unit or timer            the unit name ("awsd.timer")
- *   at job                           "at-JOBFILE"
- *   line files (rc.local, shell rc, ld.so.preload, authorized_keys,
- *   modules)                         "<short-file-name>:N", the short name
- *                                    prefixed with the user for a home
- *                                    file ("rc.local:3",
+ *   at job                           "at-JOB" (the job number atq shows)
+ *   line files: rc.local, shell rc, ld.so.preload, authorized_keys,
+ *   /etc/modules                     "<short-file-name>:N", a file in a
+ *                                    home prefixed with its user
+ *                                    ("rc.local:3", "bash.bashrc:12",
  *                                    "root-authorized_keys:2",
- *                                    "alice-.bashrc:7")
+ *                                    "alice-.bashrc:7", "modules:4")
+ *   modules-load.d file line         "modules-load.d/NAME.conf:N"
  *   profile.d file                   "profile.d/NAME"
  *   init script                      "init.d/NAME"
  *   xdg autostart                    "xdg/NAME.desktop", "xdg-USER/NAME.desktop"

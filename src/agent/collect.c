@@ -40,15 +40,14 @@
 #include <utmpx.h>
 
 #include "agent/channel.h"
+#include "agent/hostinv.h"
 #include "agent/remediate_fs.h"
 #include "common/log.h"
 
 #define ITEM_MAX (16u << 20)       /* one entry of the archive */
 #define FILE_COPY_MAX (1u << 20)   /* one copied file */
-#define MAX_PIDS 65536
 #define MAX_FDS_PER_PID 256
 #define MAX_FDS_TOTAL 200000
-#define MAX_LINES 100000           /* per parsed table */
 #define MAX_DIR_FILES 512          /* per copied directory */
 #define MAX_USERS 4096
 #define MAX_MOUNTS 4096
@@ -151,58 +150,6 @@ static void mb_fieldz(struct mb *m, const char *s)
     mb_field(m, s ? s : "", s ? strlen(s) : 0);
 }
 
-/* Reads at most max bytes of a regular file (or a /proc file) into *out
- * (NUL-terminated, malloc'd). Does not follow a final symlink when
- * nofollow; refuses what is not a regular file. Returns 0, -errno. */
-static int read_file(const char *path, size_t max, bool nofollow, char **out, size_t *len, bool *trunc)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
-    struct stat st;
-    char *buf = NULL;
-    size_t n = 0;
-    int e = 0;
-
-    *out = NULL;
-    *len = 0;
-    if (trunc)
-        *trunc = false;
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        e = S_ISREG(st.st_mode) ? -errno : -EINVAL;
-        goto out;
-    }
-    buf = malloc(max + 1);
-    if (!buf) {
-        e = -ENOMEM;
-        goto out;
-    }
-    while (n < max) {
-        ssize_t r = read(fd, buf + n, max - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            e = -errno;
-            goto out;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    if (n == max && trunc) {
-        char c;
-        *trunc = read(fd, &c, 1) == 1;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-out:
-    free(buf);
-    close(fd);
-    return e;
-}
-
 /* ------------------------------------------------------------ the package */
 
 struct coll {
@@ -214,9 +161,7 @@ struct coll {
     int werr;        /* the first archive write error (-errno) */
     char werrmsg[256];
     time_t now;
-    /* what the process walk learnt, for open files and sockets */
-    struct sockref { uint64_t inode; int pid; } *socks;
-    size_t nsocks, capsocks;
+    struct hostinv_owners owners; /* what the process walk learnt, for the sockets */
 };
 
 static void miss(struct coll *c, const char *item, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -283,7 +228,7 @@ static bool put_file(struct coll *c, const char *name, const char *path, bool no
     char *buf;
     size_t len;
     bool trunc;
-    int e = read_file(path, FILE_COPY_MAX, nofollow, &buf, &len, &trunc);
+    int e = hostinv_read_file(path, FILE_COPY_MAX, nofollow, &buf, &len, &trunc);
 
     if (e) {
         if (e == -ENOENT)
@@ -314,7 +259,7 @@ static void collect_system(struct coll *c)
     if (uname(&u) == 0)
         mb_printf(&m, "sysname\t%s\nnodename\t%s\nrelease\t%s\nversion\t%s\nmachine\t%s\n", u.sysname, u.nodename,
                   u.release, u.version, u.machine);
-    if (read_file("/proc/cpuinfo", ITEM_MAX, false, &buf, &len, NULL) == 0) {
+    if (hostinv_read_file("/proc/cpuinfo", ITEM_MAX, false, &buf, &len, NULL) == 0) {
         for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
             if (strncmp(line, "processor", 9) == 0)
                 cpus++;
@@ -332,7 +277,7 @@ static void collect_system(struct coll *c)
     } else {
         miss(c, "system/cpu", "cannot read /proc/cpuinfo: %s", strerror(errno));
     }
-    if (read_file("/proc/meminfo", 65536, false, &buf, &len, NULL) == 0) {
+    if (hostinv_read_file("/proc/meminfo", 65536, false, &buf, &len, NULL) == 0) {
         static const char *const keys[] = {"MemTotal:", "MemAvailable:", "MemFree:", "SwapTotal:", "SwapFree:", NULL};
         for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
             for (const char *const *k = keys; *k; k++)
@@ -346,7 +291,7 @@ static void collect_system(struct coll *c)
     } else {
         miss(c, "system/memory", "cannot read /proc/meminfo");
     }
-    if (read_file("/proc/uptime", 256, false, &buf, &len, NULL) == 0) {
+    if (hostinv_read_file("/proc/uptime", 256, false, &buf, &len, NULL) == 0) {
         mb_printf(&m, "uptime_seconds\t%.*s\n", (int)strcspn(buf, " \n"), buf);
         free(buf);
     }
@@ -381,7 +326,7 @@ static void collect_mounts(struct coll *c)
 
     if (!put_file(c, "volumes/mountinfo.txt", "/proc/self/mountinfo", false))
         return;
-    if (read_file("/proc/self/mountinfo", ITEM_MAX, false, &buf, &len, NULL) != 0)
+    if (hostinv_read_file("/proc/self/mountinfo", ITEM_MAX, false, &buf, &len, NULL) != 0)
         return;
     mb_init(&m, ITEM_MAX);
     MB_LIT(&m, "mount_point\tfstype\tsource\ttotal_bytes\tfree_bytes\tavailable_bytes\tfiles\tfiles_free\n");
@@ -424,373 +369,194 @@ static void collect_mounts(struct coll *c)
 
 /* ------------------------------------------------------------ processes */
 
-struct proc {
-    int pid, ppid;
+struct fdwalk {
+    struct coll *c;
+    struct mb *m;
+    size_t total;
 };
 
-static int cmp_proc(const void *a, const void *b)
+static int open_file(int pid, const char *fd, const char *target, void *ctx)
 {
-    const struct proc *x = a, *y = b;
-    return (x->pid > y->pid) - (x->pid < y->pid);
-}
+    struct fdwalk *w = ctx;
 
-static int find_ppid(const struct proc *v, size_t n, int pid)
-{
-    struct proc key = {.pid = pid};
-    const struct proc *p = bsearch(&key, v, n, sizeof(*v), cmp_proc);
-    return p ? p->ppid : -1;
-}
-
-static void add_sock(struct coll *c, uint64_t inode, int pid)
-{
-    if (c->nsocks == c->capsocks) {
-        size_t cap = c->capsocks ? c->capsocks * 2 : 1024;
-        struct sockref *p = realloc(c->socks, cap * sizeof(*p));
-        if (!p)
-            return;
-        c->socks = p;
-        c->capsocks = cap;
-    }
-    c->socks[c->nsocks].inode = inode;
-    c->socks[c->nsocks].pid = pid;
-    c->nsocks++;
-}
-
-static int cmp_sock(const void *a, const void *b)
-{
-    const struct sockref *x = a, *y = b;
-    if (x->inode != y->inode)
-        return (x->inode > y->inode) - (x->inode < y->inode);
-    return (x->pid > y->pid) - (x->pid < y->pid);
+    if (w->total >= MAX_FDS_TOTAL)
+        return 1;
+    mb_printf(w->m, "%d\t%s\t", pid, fd);
+    mb_fieldz(w->m, target);
+    MB_LIT(w->m, "\n");
+    if (strncmp(target, "socket:[", 8) == 0)
+        hostinv_owners_add(&w->c->owners, strtoull(target + 8, NULL, 10), pid);
+    w->total++;
+    return 0;
 }
 
 static void collect_processes(struct coll *c)
 {
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    struct proc *procs = NULL;
-    size_t nprocs = 0, nfds = 0;
-    struct mb pm, fm;
-    long tck = sysconf(_SC_CLK_TCK);
-    uint64_t btime = 0;
-    char *buf;
-    size_t len;
-    int *pids = NULL;
-    size_t npids = 0;
+    struct hostinv_proc *procs = NULL;
+    size_t nprocs = 0;
+    bool more = false;
+    struct mb pm, fm, lm;
+    struct fdwalk fw = {.c = c, .m = &fm};
+    char why[256];
 
-    if (!d) {
-        miss(c, "processes", "cannot open /proc: %s", strerror(errno));
+    if (hostinv_procs(0, CMDLINE_MAX, &procs, &nprocs, &more, why, sizeof(why)) != 0) {
+        miss(c, "processes", "%s", why);
         return;
-    }
-    if (read_file("/proc/stat", 1 << 20, false, &buf, &len, NULL) == 0) {
-        char *b = strstr(buf, "\nbtime ");
-        if (b)
-            btime = strtoull(b + 7, NULL, 10);
-        free(buf);
-    }
-    pids = calloc(MAX_PIDS, sizeof(*pids));
-    procs = calloc(MAX_PIDS, sizeof(*procs));
-    if (!pids || !procs) {
-        miss(c, "processes", "out of memory");
-        goto out;
-    }
-    while ((de = readdir(d)) && npids < MAX_PIDS) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 0 || pid > INT32_MAX)
-            continue;
-        pids[npids++] = (int)pid;
     }
     mb_init(&pm, ITEM_MAX);
     mb_init(&fm, ITEM_MAX);
+    mb_init(&lm, ITEM_MAX);
     MB_LIT(&pm, "pid\tppid\tuid\tuser\tstart_time\tstate\tcomm\texe\tcmdline\n");
     MB_LIT(&fm, "pid\tfd\ttarget\n");
-    /* pass 1: stat of each, to know every parent */
-    for (size_t i = 0; i < npids; i++) {
-        char path[64], *rp;
-        int ppid;
-        snprintf(path, sizeof(path), "/proc/%d/stat", pids[i]);
-        if (read_file(path, 4096, false, &buf, &len, NULL) != 0)
-            continue; /* gone */
-        rp = strrchr(buf, ')');
-        if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1) {
-            procs[nprocs].pid = pids[i];
-            procs[nprocs].ppid = ppid;
-            nprocs++;
-        }
-        free(buf);
-    }
-    qsort(procs, nprocs, sizeof(*procs), cmp_proc);
-    for (size_t i = 0; i < npids; i++) {
-        char path[64], exe[PATH_MAX], comm[64] = "", state = '?', tbuf[40] = "-";
-        char *rp, *cl = NULL;
-        size_t cllen = 0;
-        unsigned long long start = 0;
-        int pid = pids[i], ppid = -1, uid = -1, fdcount = 0;
-        ssize_t el;
-        DIR *fdd;
+    MB_LIT(&lm, "pid\tancestors (parent first)\n");
+    for (size_t i = 0; i < nprocs; i++) {
+        const struct hostinv_proc *p = &procs[i];
+        char tbuf[40];
         struct passwd pw, *pwp = NULL;
         char pwbuf[1024];
+        time_t t = (time_t)(hostinv_start_unix_ns(p->start_ticks) / 1000000000ull);
+        struct tm tm;
+        int pp = p->ppid, depth = 0;
 
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        if (read_file(path, 4096, false, &buf, &len, NULL) != 0)
-            continue;
-        rp = strrchr(buf, ')');
-        if (rp) {
-            char *lp = strchr(buf, '(');
-            if (lp && lp < rp)
-                snprintf(comm, sizeof(comm), "%.*s", (int)(rp - lp - 1), lp + 1);
-            /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
-             * priority nice threads itrealvalue starttime */
-            sscanf(rp + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &state,
-                   &ppid, &start);
-        }
-        free(buf);
-        snprintf(path, sizeof(path), "/proc/%d/status", pid);
-        if (read_file(path, 65536, false, &buf, &len, NULL) == 0) {
-            char *u = strstr(buf, "\nUid:");
-            if (u)
-                uid = atoi(u + 5);
-            free(buf);
-        }
-        if (uid >= 0)
-            getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof(pwbuf), &pwp);
-        if (btime && tck > 0) {
-            time_t t = (time_t)(btime + start / (unsigned long long)tck);
-            struct tm tm;
-            gmtime_r(&t, &tm);
-            strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        }
-        snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-        el = readlink(path, exe, sizeof(exe) - 1);
-        exe[el > 0 ? el : 0] = '\0';
-        snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-        if (read_file(path, CMDLINE_MAX, false, &cl, &cllen, NULL) == 0) {
-            for (size_t k = 0; k + 1 < cllen; k++)
-                if (!cl[k])
-                    cl[k] = ' ';
-            while (cllen && !cl[cllen - 1])
-                cllen--;
-        }
-        mb_printf(&pm, "%d\t%d\t%d\t", pid, ppid, uid);
+        if (p->uid >= 0)
+            getpwuid_r((uid_t)p->uid, &pw, pwbuf, sizeof(pwbuf), &pwp);
+        gmtime_r(&t, &tm);
+        strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        mb_printf(&pm, "%d\t%d\t%d\t", p->pid, p->ppid, p->uid);
         mb_fieldz(&pm, pwp ? pwp->pw_name : "");
-        mb_printf(&pm, "\t%s\t%c\t", tbuf, state);
-        mb_fieldz(&pm, comm);
+        mb_printf(&pm, "\t%s\t%c\t", tbuf, p->state);
+        mb_fieldz(&pm, p->comm);
         MB_LIT(&pm, "\t");
-        mb_fieldz(&pm, exe);
+        mb_fieldz(&pm, p->exe);
         MB_LIT(&pm, "\t");
-        mb_field(&pm, cl ? cl : "", cl ? cllen : 0);
+        mb_fieldz(&pm, p->cmdline);
         MB_LIT(&pm, "\n");
-        free(cl);
-
-        /* open files */
-        snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-        fdd = opendir(path);
-        while (fdd && nfds < MAX_FDS_TOTAL && fdcount < MAX_FDS_PER_PID) {
-            struct dirent *fe = readdir(fdd);
-            char lp[96], target[PATH_MAX];
-            ssize_t tl;
-            if (!fe)
-                break;
-            if (fe->d_name[0] == '.')
-                continue;
-            snprintf(lp, sizeof(lp), "/proc/%d/fd/%.20s", pid, fe->d_name);
-            tl = readlink(lp, target, sizeof(target) - 1);
-            if (tl <= 0)
-                continue;
-            target[tl] = '\0';
-            mb_printf(&fm, "%d\t%s\t", pid, fe->d_name);
-            mb_fieldz(&fm, target);
-            MB_LIT(&fm, "\n");
-            if (strncmp(target, "socket:[", 8) == 0)
-                add_sock(c, strtoull(target + 8, NULL, 10), pid);
-            fdcount++;
-            nfds++;
+        if (fw.total < MAX_FDS_TOTAL)
+            hostinv_fds(p->pid, MAX_FDS_PER_PID, open_file, &fw);
+        /* lineage: the chain of ancestors */
+        mb_printf(&lm, "%d\t", p->pid);
+        while (pp > 0 && depth < LINEAGE_DEPTH) {
+            const struct hostinv_proc *q = hostinv_proc_find(procs, nprocs, pp);
+            mb_printf(&lm, depth ? " %d" : "%d", pp);
+            pp = q ? q->ppid : -1;
+            depth++;
         }
-        if (fdd)
-            closedir(fdd);
+        MB_LIT(&lm, "\n");
     }
     put(c, "processes/processes.tsv", &pm);
     put(c, "processes/open_files.tsv", &fm);
-    mb_free(&fm);
-    /* lineage: each process's chain of ancestors */
-    {
-        struct mb lm;
-        mb_init(&lm, ITEM_MAX);
-        MB_LIT(&lm, "pid\tancestors (parent first)\n");
-        for (size_t i = 0; i < nprocs; i++) {
-            int p = procs[i].ppid, depth = 0;
-            mb_printf(&lm, "%d\t", procs[i].pid);
-            while (p > 0 && depth < LINEAGE_DEPTH) {
-                mb_printf(&lm, depth ? " %d" : "%d", p);
-                p = find_ppid(procs, nprocs, p);
-                depth++;
-            }
-            MB_LIT(&lm, "\n");
-        }
-        put(c, "processes/lineage.tsv", &lm);
-        mb_free(&lm);
-    }
+    put(c, "processes/lineage.tsv", &lm);
     mb_free(&pm);
+    mb_free(&fm);
+    mb_free(&lm);
     count(c, "processes", nprocs);
-    count(c, "open_files", nfds);
-    if (npids == MAX_PIDS)
-        miss(c, "processes", "more than %d processes: the rest were not listed", MAX_PIDS);
-    if (nfds >= MAX_FDS_TOTAL)
+    count(c, "open_files", fw.total);
+    if (more)
+        miss(c, "processes", "more than %d processes: the rest were not listed", HOSTINV_MAX_PIDS);
+    if (fw.total >= MAX_FDS_TOTAL)
         miss(c, "open_files", "more than %d open files: the rest were not listed", MAX_FDS_TOTAL);
-    qsort(c->socks, c->nsocks, sizeof(*c->socks), cmp_sock);
-out:
-    free(pids);
-    free(procs);
-    closedir(d);
+    hostinv_owners_sort(&c->owners);
+    hostinv_procs_free(procs, nprocs);
 }
 
 /* ------------------------------------------------------------ network */
 
 static void owners(struct coll *c, struct mb *m, uint64_t inode)
 {
-    struct sockref key = {.inode = inode, .pid = 0};
-    size_t lo = 0, hi = c->nsocks;
-    int last = -1, n = 0;
+    int pids[64];
+    size_t n = hostinv_owners_of(&c->owners, inode, pids, 64);
 
-    while (lo < hi) { /* the first entry >= (inode, 0) */
-        size_t mid = (lo + hi) / 2;
-        if (cmp_sock(&c->socks[mid], &key) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t i = lo; i < c->nsocks && c->socks[i].inode == inode && inode; i++) {
-        if (c->socks[i].pid == last)
-            continue;
-        mb_printf(m, n++ ? ",%d" : "%d", c->socks[i].pid);
-        last = c->socks[i].pid;
-    }
+    for (size_t i = 0; i < n && i < 64; i++)
+        mb_printf(m, i ? ",%d" : "%d", pids[i]);
     if (!n)
         MB_LIT(m, "-");
 }
 
-static const char *tcp_state(unsigned st)
-{
-    static const char *const names[] = {"?",         "ESTABLISHED", "SYN_SENT", "SYN_RECV",   "FIN_WAIT1",
-                                        "FIN_WAIT2", "TIME_WAIT",   "CLOSE",    "CLOSE_WAIT", "LAST_ACK",
-                                        "LISTEN",    "CLOSING",     "NEW_SYN_RECV"};
-    return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
-}
+struct netrows {
+    struct coll *c;
+    struct mb *all, *listen;
+    struct mb *unix_m;
+};
 
-/* "0100007F:0016" (v4) or 32 hex digits + port (v6) to text. */
-static bool inet_addr_text(const char *hex, bool v6, char *out, size_t outlen, unsigned *port)
+static int inet_row(const struct hostinv_sock *s, void *ctx)
 {
-    const char *colon = strchr(hex, ':');
-    unsigned char b[16];
-    size_t n = v6 ? 16 : 4;
+    struct netrows *r = ctx;
 
-    if (!colon || (size_t)(colon - hex) != 2 * n)
-        return false;
-    for (size_t w = 0; w < n / 4; w++) {
-        uint32_t word;
-        char tmp[9];
-        memcpy(tmp, hex + 8 * w, 8);
-        tmp[8] = '\0';
-        word = (uint32_t)strtoul(tmp, NULL, 16);
-        memcpy(b + 4 * w, &word, 4); /* the kernel prints host-order words */
+    for (int k = 0; k < 2; k++) {
+        struct mb *m = k ? r->listen : r->all;
+        if (k && !s->listening)
+            continue;
+        mb_printf(m, "%s\t%s\t%u\t%s\t%u\t%s\t%u\t%llu\t", s->proto, s->local, s->lport, s->remote, s->rport,
+                  s->state_name, s->uid, (unsigned long long)s->inode);
+        owners(r->c, m, s->inode);
+        MB_LIT(m, "\n");
     }
-    *port = (unsigned)strtoul(colon + 1, NULL, 16);
-    return inet_ntop(v6 ? AF_INET6 : AF_INET, b, out, (socklen_t)outlen) != NULL;
+    return 0;
 }
 
-static size_t parse_inet(struct coll *c, struct mb *all, struct mb *listen, const char *proto, bool v6, bool tcp)
+static size_t parse_inet(struct netrows *r, const char *proto)
 {
-    char path[64], *buf, *save = NULL;
-    size_t len, n = 0;
-    int e;
+    char path[64];
+    int n;
 
     snprintf(path, sizeof(path), "/proc/net/%s", proto);
-    e = read_file(path, ITEM_MAX, false, &buf, &len, NULL);
-    if (e) {
-        miss(c, path, "cannot read %s: %s", path, strerror(-e));
+    n = hostinv_inet_each(path, proto, inet_row, r);
+    if (n < 0) {
+        miss(r->c, path, "cannot read %s: %s", path, strerror(-n));
         return 0;
     }
-    strtok_r(buf, "\n", &save); /* header */
-    for (char *line = strtok_r(NULL, "\n", &save); line && n < MAX_LINES; line = strtok_r(NULL, "\n", &save)) {
-        char la[80], ra[80], lt[64], rt[64];
-        unsigned st, uid, lport, rport;
-        unsigned long long inode;
-        const char *state;
-        if (sscanf(line, " %*u: %79s %79s %x %*s %*s %*s %u %*u %llu", la, ra, &st, &uid, &inode) != 5)
-            continue;
-        if (!inet_addr_text(la, v6, lt, sizeof(lt), &lport) || !inet_addr_text(ra, v6, rt, sizeof(rt), &rport))
-            continue;
-        state = tcp ? tcp_state(st) : (st == 7 ? "UNCONN" : st == 1 ? "ESTABLISHED" : "?");
-        for (int k = 0; k < 2; k++) {
-            struct mb *m = k ? listen : all;
-            if (k && !(tcp ? st == 10 : st == 7))
-                continue;
-            mb_printf(m, "%s\t%s\t%u\t%s\t%u\t%s\t%u\t%llu\t", proto, lt, lport, rt, rport, state, uid, inode);
-            owners(c, m, inode);
-            MB_LIT(m, "\n");
-        }
-        n++;
-    }
-    free(buf);
-    return n;
+    return (size_t)n;
+}
+
+static int unix_row(const struct hostinv_unix *u, void *ctx)
+{
+    struct netrows *r = ctx;
+
+    mb_printf(r->unix_m, "%s\t%u\t%llu\t", u->type, u->state, (unsigned long long)u->inode);
+    mb_fieldz(r->unix_m, u->path);
+    MB_LIT(r->unix_m, "\t");
+    owners(r->c, r->unix_m, u->inode);
+    MB_LIT(r->unix_m, "\n");
+    return 0;
 }
 
 static void collect_network(struct coll *c)
 {
     struct mb all, lis, um, am;
-    size_t n = 0, nu = 0, na = 0;
-    char *buf, *save = NULL;
+    struct netrows r = {.c = c, .all = &all, .listen = &lis, .unix_m = &um};
+    size_t n = 0, na = 0;
+    char *buf;
     size_t len;
     struct ifaddrs *ifa = NULL;
-    int e;
+    int nu;
 
     mb_init(&all, ITEM_MAX);
     mb_init(&lis, ITEM_MAX);
     static const char hdr[] = "proto\tlocal_address\tlocal_port\tremote_address\tremote_port\tstate\tuid\tinode\tpids\n";
     mb_add(&all, hdr, sizeof(hdr) - 1);
     mb_add(&lis, hdr, sizeof(hdr) - 1);
-    n += parse_inet(c, &all, &lis, "tcp", false, true);
-    n += parse_inet(c, &all, &lis, "tcp6", true, true);
-    n += parse_inet(c, &all, &lis, "udp", false, false);
-    n += parse_inet(c, &all, &lis, "udp6", true, false);
+    n += parse_inet(&r, "tcp");
+    n += parse_inet(&r, "tcp6");
+    n += parse_inet(&r, "udp");
+    n += parse_inet(&r, "udp6");
     put(c, "network/connections.tsv", &all);
     put(c, "network/listening.tsv", &lis);
     mb_free(&all);
     mb_free(&lis);
     count(c, "connections", n);
 
-    e = read_file("/proc/net/unix", ITEM_MAX, false, &buf, &len, NULL);
-    if (e) {
-        miss(c, "network/unix.tsv", "cannot read /proc/net/unix: %s", strerror(-e));
-    } else {
-        mb_init(&um, ITEM_MAX);
-        MB_LIT(&um, "type\tstate\tinode\tpath\tpids\n");
-        strtok_r(buf, "\n", &save);
-        for (char *line = strtok_r(NULL, "\n", &save); line && nu < MAX_LINES; line = strtok_r(NULL, "\n", &save)) {
-            unsigned type, st;
-            unsigned long long inode;
-            int off = 0;
-            if (sscanf(line, "%*s %*x %*x %*x %x %x %llu%n", &type, &st, &inode, &off) != 3)
-                continue;
-            while (line[off] == ' ')
-                off++;
-            mb_printf(&um, "%s\t%u\t%llu\t", type == 1 ? "stream" : type == 2 ? "dgram" : type == 5 ? "seqpacket" : "?",
-                      st, inode);
-            mb_fieldz(&um, line + off);
-            MB_LIT(&um, "\t");
-            owners(c, &um, inode);
-            MB_LIT(&um, "\n");
-            nu++;
-        }
-        free(buf);
+    mb_init(&um, ITEM_MAX);
+    MB_LIT(&um, "type\tstate\tinode\tpath\tpids\n");
+    nu = hostinv_unix_each("/proc/net/unix", unix_row, &r);
+    if (nu < 0)
+        miss(c, "network/unix.tsv", "cannot read /proc/net/unix: %s", strerror(-nu));
+    else
         put(c, "network/unix.tsv", &um);
-        mb_free(&um);
-    }
-    count(c, "unix_sockets", nu);
+    mb_free(&um);
+    count(c, "unix_sockets", nu < 0 ? 0 : (uint64_t)nu);
 
     if (put_file(c, "network/arp.txt", "/proc/net/arp", false)) {
-        if (read_file("/proc/net/arp", ITEM_MAX, false, &buf, &len, NULL) == 0) {
+        if (hostinv_read_file("/proc/net/arp", ITEM_MAX, false, &buf, &len, NULL) == 0) {
             size_t lines = 0;
             for (size_t i = 0; i < len; i++)
                 lines += buf[i] == '\n';
@@ -1195,7 +961,7 @@ out:
         archive_write_free(c.a);
     if (e)
         unlink(archive_path);
-    free(c.socks);
+    hostinv_owners_free(&c.owners);
     json_decref(c.items);
     json_decref(c.missing);
     json_decref(c.entries);
