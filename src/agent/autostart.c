@@ -337,13 +337,13 @@ static char *segment_target(const struct ctx *c, const char *s, int depth)
     if (w[0] == '/')
         prog = strdup(w);
     else
-        prog = lookup_path(c, w);
-    if (!prog)
-        return NULL;
-    if (is_interpreter(base_of(prog))) {
+        prog = lookup_path(c, w); /* NULL when not installed: an interpreter's script still counts */
+    if (is_interpreter(base_of(w))) {
+        char w0[64];
+        snprintf(w0, sizeof(w0), "%s", base_of(w));
         /* sh -c 'CMD' runs CMD; sh SCRIPT (or python SCRIPT) runs SCRIPT */
         while (next_word(&s, w, sizeof(w))) {
-            if (strcmp(w, "-c") == 0 && is_shell(base_of(prog))) {
+            if (strcmp(w, "-c") == 0 && is_shell(w0)) {
                 if (next_word(&s, w, sizeof(w))) {
                     char *inner = cmd_target_depth(c, w, depth + 1);
                     if (inner) {

@@ -239,14 +239,23 @@ const struct hostinv_proc *hostinv_proc_find(const struct hostinv_proc *v, size_
     return v && n ? bsearch(&key, v, n, sizeof(*v), cmp_pid) : NULL;
 }
 
-uint64_t hostinv_start_unix_ns(unsigned long long start_ticks)
+uint64_t hostinv_boot_unix_ns(void)
 {
     struct timespec rt;
-    uint64_t boot = procfs_boottime_ns(), now;
+    uint64_t boot = procfs_boottime_ns();
 
     clock_gettime(CLOCK_REALTIME, &rt);
-    now = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
-    return now - boot + (uint64_t)start_ticks * procfs_ns_per_tick();
+    return (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec - boot;
+}
+
+uint64_t hostinv_start_at(uint64_t boot_unix_ns, unsigned long long start_ticks)
+{
+    return boot_unix_ns + (uint64_t)start_ticks * procfs_ns_per_tick();
+}
+
+uint64_t hostinv_start_unix_ns(unsigned long long start_ticks)
+{
+    return hostinv_start_at(hostinv_boot_unix_ns(), start_ticks);
 }
 
 void hostinv_process_uid(int pid, unsigned long long start_ticks, char *out, size_t outlen)

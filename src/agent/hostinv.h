@@ -57,8 +57,16 @@ void hostinv_procs_free(struct hostinv_proc *v, size_t n);
 /* The process pid of a list sorted by pid, or NULL. */
 const struct hostinv_proc *hostinv_proc_find(const struct hostinv_proc *v, size_t n, int pid);
 
+/* The UTC time of boot (ns since 1970): now minus CLOCK_BOOTTIME, the
+ * clock of /proc/PID/stat. Take it once for a listing, so that processes
+ * started together show the same instant. */
+uint64_t hostinv_boot_unix_ns(void);
+
 /* The UTC time (ns since 1970) at which a process started start_ticks after
- * boot, measured against CLOCK_BOOTTIME (the clock of /proc/PID/stat). */
+ * boot (boot_unix_ns from hostinv_boot_unix_ns). */
+uint64_t hostinv_start_at(uint64_t boot_unix_ns, unsigned long long start_ticks);
+
+/* The same, measuring the time of boot now. */
 uint64_t hostinv_start_unix_ns(unsigned long long start_ticks);
 
 /* The ProcessUniqueId of docs/events.md ("Process identity") into out (at

@@ -134,7 +134,7 @@ static void tree_walk(struct ptree *t, size_t root, size_t *stack, int *sdepth)
     }
 }
 
-static void process_row(struct jsonw *out, const struct hostinv_proc *p, int depth, bool tree)
+static void process_row(struct jsonw *out, const struct hostinv_proc *p, uint64_t boot, int depth, bool tree)
 {
     char user[64], uid[64], cid[65];
 
@@ -150,7 +150,7 @@ static void process_row(struct jsonw *out, const struct hostinv_proc *p, int dep
         jsonw_key(out, "user");
         jsonw_null(out);
     }
-    jsonw_kv_time(out, "start", hostinv_start_unix_ns(p->start_ticks));
+    jsonw_kv_time(out, "start", hostinv_start_at(boot, p->start_ticks));
     live_kv_str_null(out, "image", p->exe[0] ? p->exe : NULL);
     jsonw_kv_str(out, "name", p->comm);
     jsonw_kv_str(out, "command_line", p->cmdline);
@@ -175,6 +175,7 @@ int live_processes(const struct live_call *call, struct jsonw *out, char *err, s
     bool *below = NULL;
     size_t *stack = NULL;
     int *sdepth = NULL;
+    uint64_t boot;
     size_t n = 0;
     int e;
 
@@ -244,13 +245,14 @@ int live_processes(const struct live_call *call, struct jsonw *out, char *err, s
             if (t.selected[i])
                 t.order[t.norder++] = i;
     }
+    boot = hostinv_boot_unix_ns();
     live_table_begin(out, tree ? tree_cols : cols);
     for (size_t k = 0; k < t.norder; k++) {
         if (k % 256 == 0 && live_cancelled(call)) {
             e = -ECANCELED;
             goto out;
         }
-        process_row(out, &v[t.order[k]], t.depth[k], tree);
+        process_row(out, &v[t.order[k]], boot, t.depth[k], tree);
     }
     live_table_end(out, more);
     jsonw_kv_uint(out, "count", t.norder);

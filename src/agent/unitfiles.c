@@ -205,10 +205,20 @@ static void parse_file(const char *full, struct unitfile *f, struct parsed *p)
 
     if (hostinv_read_file(full, UNIT_FILE_MAX, false, &buf, &len, NULL) != 0)
         return;
-    /* join continuation lines: a backslash before the newline */
-    for (size_t i = 0; i + 1 < len; i++)
-        if (buf[i] == '\\' && buf[i + 1] == '\n')
-            buf[i] = buf[i + 1] = ' ';
+    /* join continuation lines as systemd does: the backslash becomes a
+     * space, the newline goes */
+    {
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (buf[i] == '\\' && i + 1 < len && buf[i + 1] == '\n') {
+                buf[o++] = ' ';
+                i++;
+                continue;
+            }
+            buf[o++] = buf[i];
+        }
+        buf[o] = '\0';
+    }
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *l = trim(line), *eq, *key, *val;
         if (strlen(l) > UNIT_LINE_MAX || !*l || *l == '#' || *l == ';')
@@ -348,10 +358,9 @@ static int read_unit(struct uf *u, const char *name, const char *dir, const char
             f->alias_of = strdup(b);
         }
         /* read the file the link names, under root */
-        if (target[0] == '/')
-            snprintf(full, sizeof(full), "%s%s", u->root, target);
-        else
-            snprintf(full, sizeof(full), "%s%s/%s", u->root, dir, target);
+        if ((target[0] == '/' ? snprintf(full, sizeof(full), "%s%s", u->root, target)
+                              : snprintf(full, sizeof(full), "%s%s/%s", u->root, dir, target)) >= (int)sizeof(full))
+            return 0;
     } else if (S_ISREG(st.st_mode) && st.st_size == 0) {
         f->state = "masked";
         return 0;
