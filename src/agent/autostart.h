@@ -64,6 +64,22 @@
  *   udev rule                        "udev/FILE:N"
  * Should two entries still get the same id, the later gets "~2", "~3".
  *
+ * Removal (remove_kind, remove_path, remove_match):
+ *   cron.d file with one entry, cron.X script   cron_file, the file
+ *   any other cron line                         cron_line, the file, the line
+ *   systemd unit or timer                       systemd_unit, no path (its file
+ *                                               in every unit directory and
+ *                                               every link enabling it), the name
+ *   rc.local line                               rc_local_line, /etc/rc.local, the line
+ *   shell rc line                               shell_rc_line, the file, the line
+ *   profile.d file                              profile_d_file, the file
+ *   authorized_keys line                        authorized_keys_line, the file, the line
+ *   ld.so.preload line                          ld_preload_line, the file, the line
+ *   at job, init script, xdg, module, udev      none (kind NULL)
+ * A line kind removes every line equal to the match: two identical lines
+ * of one file go together. Nothing is removable when the file is not a
+ * regular file (a symlink: remove_persistence refuses those).
+ *
  * Unreadable or vanished files are skipped. Bounded: at most
  * AUTOSTART_MAX_ENTRIES entries, a line at most
  * AUTOSTART_MAX_LINE bytes (longer lines are skipped), a file at most
