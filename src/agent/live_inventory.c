@@ -462,6 +462,7 @@ int live_drivers(const struct live_call *call, struct jsonw *out, char *err, siz
     if (e == -ENOENT) {
         live_table_begin(out, cols);
         live_table_end(out, false);
+        jsonw_kv_uint(out, "count", 0);
         jsonw_kv_str(out, "note", "this kernel has no loadable module support (/proc/modules does not exist)");
         jsonw_object_end(out);
         return 0;
