@@ -216,6 +216,15 @@ struct derive {
     uint32_t text_len;
 };
 
+/* What makes a rule a candidate (tindex.h, TKEY): one of its alternatives
+ * (terms) has a hit for each of its key sets; alt[t] has bit b for set b. */
+#define TKEY_ALTS 4
+
+struct kneed {
+    uint8_t n;                 /* alternatives; 0: never a candidate */
+    uint8_t alt[TKEY_ALTS];
+};
+
 /* The rules one kind of event is matched against, and their index. */
 struct dclass {
     const char *name;
@@ -223,10 +232,11 @@ struct dclass {
     uint32_t nrules;
     uint32_t *always;          /* rules without a required literal */
     uint32_t nalways;
+    struct kneed *need;        /* per rule: the key sets it needs hit */
     struct findex *fidx;
     uint32_t nfidx;
     struct absent_trig {       /* rules that need a field absent or empty */
-        uint32_t field, rule;
+        uint32_t field, key;   /* key: TKEY(rule, set), tindex.h */
     } *absent;
     uint32_t nabsent;
     int32_t *alias;            /* per field id: >= 0 source field, -1 none,
@@ -312,6 +322,7 @@ struct detect_event {
     void *json;                      /* json_t * from detect_event_set_json */
     /* candidates */
     uint32_t *stamp;
+    uint8_t *mask;                   /* key sets hit, per rule (tindex.h) */
     uint32_t *cand;
     uint32_t ncand, cur_stamp;
     /* evidence of the match being reported */

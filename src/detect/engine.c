@@ -6,10 +6,12 @@
  * Compilation resolves correlation references, decides which rules each
  * event class evaluates (Yamori schema: by log source, fieldmap.h; flat
  * schema: one class with every rule), and indexes each class: for every
- * rule, the set of literals one of which must occur for the rule to match
- * (computed over its graph: any one child of an AND, every child of an OR)
- * goes into the per-field literal index (tindex.h). Rules for which no such
- * set exists are evaluated on every event of the class.
+ * rule, sets of literals one of which must occur for the rule to match
+ * (computed over its graph: each child of an AND has its own set, an OR
+ * needs the sets of one of its children) go into the per-field literal
+ * indexes (tindex.h), and the rule is evaluated only when every set of one
+ * alternative had a hit. Rules for which no such set exists are evaluated
+ * on every event of the class.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -650,6 +652,33 @@ static int trig_fcond(struct tctx *x, const struct fcond *fc, struct tset *out)
     return rc;
 }
 
+/* The literals of one value written under `|all` (vms [i, e): the value's
+ * variants), one of which is necessary for it to hold. */
+static int trig_group(struct tctx *x, const struct fcond *fc, uint32_t i, uint32_t e,
+                      struct tset *out)
+{
+    struct trig t[PATTERN_MAX_TRIGS];
+    memset(out, 0, sizeof(*out));
+    out->score = UINT32_MAX;
+    out->t = detect_arena_alloc(x->a, sizeof(struct trig) * (e - i) * PATTERN_MAX_TRIGS);
+    if (!out->t)
+        return -ENOMEM;
+    for (uint32_t v = i; v < e; v++) {
+        int k = pattern_trigs(&fc->vms[v], fc->field, t, PATTERN_MAX_TRIGS);
+        if (k <= 0) {
+            out->top = true;
+            out->n = 0;
+            return 0;
+        }
+        for (int j = 0; j < k; j++) {
+            out->t[out->n++] = t[j];
+            if (tscore(&t[j]) < out->score)
+                out->score = tscore(&t[j]);
+        }
+    }
+    return 0;
+}
+
 static int trig_fcond_literals(struct tctx *x, const struct fcond *fc, struct tset *out)
 {
     struct trig t[PATTERN_MAX_TRIGS];
@@ -686,22 +715,10 @@ static int trig_fcond_literals(struct tctx *x, const struct fcond *fc, struct ts
             uint32_t e = i;
             while (e < fc->nvm && fc->vms[e].group == fc->vms[i].group)
                 e++;
-            struct tset cand = {false, 0, NULL, UINT32_MAX};
-            cand.t = detect_arena_alloc(x->a, sizeof(struct trig) * (e - i) * PATTERN_MAX_TRIGS);
-            if (!cand.t)
-                return -ENOMEM;
-            for (uint32_t v = i; v < e && !cand.top; v++) {
-                int k = pattern_trigs(&fc->vms[v], field, t, PATTERN_MAX_TRIGS);
-                if (k <= 0) {
-                    cand.top = true;
-                    break;
-                }
-                for (int j = 0; j < k; j++) {
-                    cand.t[cand.n++] = t[j];
-                    if (tscore(&t[j]) < cand.score)
-                        cand.score = tscore(&t[j]);
-                }
-            }
+            struct tset cand;
+            int rc = trig_group(x, fc, i, e, &cand);
+            if (rc < 0)
+                return rc;
             if (tset_better(&cand, &best))
                 best = cand;
             i = e;
@@ -829,6 +846,210 @@ static int trig_node(struct tctx *x, uint32_t ni, struct tset *out)
     return 0;
 }
 
+/* The key terms of a rule: its graph read as an OR of ANDs (a disjunctive
+ * form), each AND a term of literal sets that are all necessary for that
+ * alternative. A rule is a candidate when every set of one of its terms
+ * has a hit. Selections joined by AND, values under `|all` and the fields
+ * of one selection give a term several sets; `1 of` and OR give several
+ * terms. The form is kept small (TKEY_ALTS terms of up to TKEY_SETS sets,
+ * the best first); what does not fit is merged into one set, as a plain
+ * literal index would: the union of each alternative's best set. */
+#define TKEY_SETS 8
+
+struct kterm {
+    uint32_t n;                /* sets, best first; 0: needs nothing */
+    struct tset s[TKEY_SETS];
+};
+
+struct kdnf {
+    bool top;                  /* some alternative needs no literal */
+    uint32_t n;                /* terms; 0 (and not top): never true */
+    struct kterm t[TKEY_ALTS];
+};
+
+/* Adds a necessary set to a term; false when the set can never hold (the
+ * term then never does). */
+static bool kterm_add(struct kterm *t, const struct tset *s)
+{
+    if (s->top)
+        return true;
+    if (s->n == 0)
+        return false;
+    uint32_t i = t->n < TKEY_SETS ? t->n : TKEY_SETS - 1;
+    if (t->n == TKEY_SETS && !tset_better(s, &t->s[i]))
+        return true;   /* full, and no better than the worst kept */
+    while (i > 0 && tset_better(s, &t->s[i - 1])) {
+        t->s[i] = t->s[i - 1];
+        i--;
+    }
+    t->s[i] = *s;
+    if (t->n < TKEY_SETS)
+        t->n++;
+    return true;
+}
+
+static void kdnf_top(struct kdnf *d)
+{
+    d->top = true;
+    d->n = 0;
+}
+
+/* One term holding one set: the union of each term's best set. */
+static int kdnf_merge(struct tctx *x, struct kdnf *d)
+{
+    if (d->top || d->n <= 1)
+        return 0;
+    struct tset u = {false, 0, NULL, UINT32_MAX};
+    for (uint32_t i = 0; i < d->n; i++) {
+        int rc = tset_union(x, &u, &d->t[i].s[0]);
+        if (rc < 0)
+            return rc;
+    }
+    d->n = 1;
+    d->t[0].n = 1;
+    d->t[0].s[0] = u;
+    return 0;
+}
+
+static int rule_dnf(struct tctx *x, uint32_t ni, struct kdnf *out, unsigned depth);
+
+static int kdnf_fcond(struct tctx *x, const struct fcond *fc, struct kdnf *out)
+{
+    struct tset s;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->n = 1;
+    if (fc->all && !fc->negate && !fc->absent_match) {
+        /* every value written must hold: each is a set of the term */
+        bool derived = fc->field != FIELD_ANY && x->derived && x->derived[fc->field];
+        for (uint32_t i = 0; i < fc->nvm && !derived;) {
+            uint32_t e = i;
+            while (e < fc->nvm && fc->vms[e].group == fc->vms[i].group)
+                e++;
+            if ((rc = trig_group(x, fc, i, e, &s)) < 0)
+                return rc;
+            if (!s.top && s.n && (fc->field == x->weak[0] || fc->field == x->weak[1]))
+                s.score = 2;
+            if (!kterm_add(&out->t[0], &s)) {
+                out->n = 0;
+                return 0;
+            }
+            i = e;
+        }
+    } else {
+        if ((rc = trig_fcond(x, fc, &s)) < 0)
+            return rc;
+        if (!kterm_add(&out->t[0], &s))
+            out->n = 0;
+    }
+    if (out->n == 1 && out->t[0].n == 0)
+        kdnf_top(out);
+    return 0;
+}
+
+/* d AND k, in place in d. */
+static int kdnf_and(struct tctx *x, struct kdnf *d, struct kdnf *k)
+{
+    int rc;
+    if (k->top)
+        return 0;
+    if (d->top) {
+        *d = *k;
+        return 0;
+    }
+    if (d->n == 0 || k->n == 0) {
+        d->n = 0;
+        return 0;
+    }
+    /* too many alternatives: merge the larger side, then the other */
+    if (d->n * k->n > TKEY_ALTS && (rc = kdnf_merge(x, k->n >= d->n ? k : d)) < 0)
+        return rc;
+    if (d->n * k->n > TKEY_ALTS && (rc = kdnf_merge(x, k->n == 1 ? d : k)) < 0)
+        return rc;
+    struct kdnf r;
+    memset(&r, 0, sizeof(r));
+    for (uint32_t i = 0; i < d->n; i++)
+        for (uint32_t j = 0; j < k->n; j++) {
+            struct kterm t = d->t[i];
+            bool ok = true;
+            for (uint32_t s = 0; s < k->t[j].n && ok; s++)
+                ok = kterm_add(&t, &k->t[j].s[s]);
+            if (ok)
+                r.t[r.n++] = t;
+        }
+    *d = r;
+    return 0;
+}
+
+/* d OR k, in place in d. */
+static int kdnf_or(struct tctx *x, struct kdnf *d, struct kdnf *k)
+{
+    int rc;
+    if (d->top || k->top) {
+        kdnf_top(d);
+        return 0;
+    }
+    /* too many alternatives: merge each side (at most TKEY_ALTS kids, so
+     * two terms remain) */
+    if (d->n + k->n > TKEY_ALTS && ((rc = kdnf_merge(x, d)) < 0 || (rc = kdnf_merge(x, k)) < 0))
+        return rc;
+    for (uint32_t j = 0; j < k->n; j++)
+        d->t[d->n++] = k->t[j];
+    return 0;
+}
+
+static int rule_dnf(struct tctx *x, uint32_t ni, struct kdnf *out, unsigned depth)
+{
+    const struct node *n = &x->r->nodes[ni];
+    struct kdnf *k = NULL;
+    struct tset s;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (depth > DETECT_MAX_EVAL_DEPTH) {
+        kdnf_top(out);
+        return 0;
+    }
+    switch (n->op) {
+    case N_FCOND:
+        return kdnf_fcond(x, &x->r->fconds[n->arg], out);
+    case N_FALSE:
+        return 0;
+    case N_OR:
+        if (n->nkids > TKEY_ALTS)
+            goto one_set;   /* more alternatives than kept: the merged set */
+        /* fall through */
+    case N_AND:
+        if (!(k = malloc(sizeof(*k))))
+            return -ENOMEM;
+        if (n->op == N_AND) {
+            kdnf_top(out);
+        }
+        for (uint32_t i = 0; i < n->nkids && rc == 0; i++) {
+            if ((rc = rule_dnf(x, n->kids[i], k, depth + 1)) < 0)
+                break;
+            rc = n->op == N_AND ? kdnf_and(x, out, k) : kdnf_or(x, out, k);
+        }
+        free(k);
+        return rc;
+    case N_ATLEAST:
+    one_set:
+        /* k of n: the literal set of the graph (any nkids - k + 1 of them) */
+        if ((rc = trig_node(x, ni, &s)) < 0)
+            return rc;
+        out->n = 1;
+        if (!kterm_add(&out->t[0], &s))
+            out->n = 0;
+        else if (out->t[0].n == 0)
+            kdnf_top(out);
+        return 0;
+    default:   /* N_TRUE, N_NOT */
+        kdnf_top(out);
+        return 0;
+    }
+}
+
 /* ------------------------------------------------------------ classes */
 
 struct entries {
@@ -838,7 +1059,7 @@ struct entries {
 };
 
 static int push_entry(struct entries **buckets, uint32_t *nb, uint32_t *capb, uint32_t field,
-                      const struct trig *t, uint32_t rule)
+                      const struct trig *t, uint32_t key)
 {
     uint32_t b;
     for (b = 0; b < *nb; b++)
@@ -869,7 +1090,7 @@ static int push_entry(struct entries **buckets, uint32_t *nb, uint32_t *capb, ui
     en->e[en->n].kind = t->kind;
     en->e[en->n].lit = t->lit;
     en->e[en->n].len = t->len;
-    en->e[en->n].rule = rule;
+    en->e[en->n].key = key;
     en->n++;
     return 0;
 }
@@ -897,7 +1118,7 @@ static int shared_index(struct detect_engine *eng, struct ixcaches *cache, struc
         /* member by member: the entries have padding */
         for (size_t k = 0; same && k < b->n; k++)
             same = c->e[k].kind == b->e[k].kind && c->e[k].len == b->e[k].len &&
-                   c->e[k].lit == b->e[k].lit && c->e[k].rule == b->e[k].rule;
+                   c->e[k].lit == b->e[k].lit && c->e[k].key == b->e[k].key;
         if (same) {
             *out = c->ix;
             return 0;
@@ -934,43 +1155,120 @@ static int shared_index(struct detect_engine *eng, struct ixcaches *cache, struc
     return 0;
 }
 
-static int build_class_index(struct detect_engine *eng, struct dclass *c, struct tset *sets,
-                             struct ixcaches *cache)
+/* Bits of a rule's key sets (TKEY): the best set of each term first, then
+ * the others, a term at a time, while bits remain; -1: not indexed. */
+static void kdnf_bits(const struct kdnf *d, int8_t bits[TKEY_ALTS][TKEY_SETS])
+{
+    int next = 0;
+    memset(bits, -1, sizeof(int8_t) * TKEY_ALTS * TKEY_SETS);
+    for (uint32_t j = 0; j < TKEY_SETS; j++)
+        for (uint32_t t = 0; t < d->n; t++)
+            if (j < d->t[t].n && next < TKEY_BITS)
+                bits[t][j] = (int8_t)next++;
+}
+
+/* A further set of a term is worth its lookups when the class reads its
+ * fields anyway (for the terms' best sets) and its literals are found
+ * without walking every byte (4 bytes or more when inside the value). */
+static bool set_is_cheap(const struct dclass *c, const uint8_t *scanned, uint32_t nfields,
+                         const struct tset *s)
+{
+    for (uint32_t k = 0; k < s->n; k++) {
+        uint32_t field = s->t[k].field;
+        if (s->t[k].kind == TRIG_ABSENT)
+            continue;
+        if (s->t[k].kind == TRIG_SUBSTR && s->t[k].len < 4)
+            return false;
+        if (field == FIELD_ANY) {
+            if (!scanned[nfields])
+                return false;
+            continue;
+        }
+        if (c->alias && c->alias[field] >= 0)
+            field = (uint32_t)c->alias[field];
+        if (!scanned[field])
+            return false;
+    }
+    return true;
+}
+
+static int build_class_index(struct detect_engine *eng, struct dclass *c,
+                             const struct kdnf *keys, struct ixcaches *cache)
 {
     struct entries *buckets = NULL;
-    uint32_t nb = 0, capb = 0;
+    uint32_t nb = 0, capb = 0, nf = eng->fields.n;
+    int8_t bits[TKEY_ALTS][TKEY_SETS];
+    uint8_t *scanned = NULL;
     int rc = 0;
 
     c->always = detect_arena_alloc(&eng->arena, sizeof(uint32_t) * (c->nrules ? c->nrules : 1));
-    if (!c->always)
-        return -ENOMEM;
+    c->need = detect_arena_alloc(&eng->arena, sizeof(*c->need) * (eng->nrules ? eng->nrules : 1));
+    scanned = calloc(nf + 1, 1);
+    if (!c->always || !c->need || !scanned) {
+        rc = -ENOMEM;
+        goto cleanup;
+    }
+    /* the fields the terms' best sets make the class read (the last
+     * entry: keywords, in every text field) */
+    for (uint32_t i = 0; i < c->nrules; i++) {
+        const struct kdnf *d = &keys[c->rules[i]];
+        for (uint32_t t = 0; !d->top && t < d->n; t++)
+            for (uint32_t k = 0; k < d->t[t].s[0].n; k++) {
+                uint32_t field = d->t[t].s[0].t[k].field;
+                if (field == FIELD_ANY) {
+                    scanned[nf] = 1;
+                    for (uint32_t x = 0; x < eng->ntext; x++)
+                        scanned[eng->text_ids[x]] = 1;
+                    continue;
+                }
+                if (c->alias && c->alias[field] >= 0)
+                    field = (uint32_t)c->alias[field];
+                scanned[field] = 1;
+            }
+    }
     for (uint32_t i = 0; i < c->nrules; i++) {
         uint32_t ri = c->rules[i];
-        const struct tset *s = &sets[ri];
-        if (s->top || eng->cfg.no_index) {
+        const struct kdnf *d = &keys[ri];
+        struct kneed *need = &c->need[ri];
+        if (d->top || eng->cfg.no_index) {
             c->always[c->nalways++] = ri;
+            need->n = 1;
+            need->alt[0] = 1;
             eng->unindexed_rules++;
             continue;
         }
         eng->indexed_rules++;
-        for (uint32_t k = 0; k < s->n; k++) {
-            uint32_t field = s->t[k].field;
-            if (s->t[k].kind == TRIG_ABSENT) {
-                /* checked per event through event_get, which resolves aliases */
-                struct absent_trig *na = realloc(c->absent, sizeof(*na) * (c->nabsent + 1));
-                if (!na) {
-                    rc = -ENOMEM;
-                    goto cleanup;
+        kdnf_bits(d, bits);
+        need->n = (uint8_t)d->n;
+        for (uint32_t t = 0; t < d->n; t++) {
+            need->alt[t] = 0;
+            for (uint32_t j = 0; j < d->t[t].n; j++) {
+                const struct tset *s = &d->t[t].s[j];
+                if (bits[t][j] < 0 || (j > 0 && !set_is_cheap(c, scanned, nf, s)))
+                    continue;
+                uint32_t key = TKEY(ri, bits[t][j]);
+                need->alt[t] |= (uint8_t)(1u << bits[t][j]);
+                for (uint32_t k = 0; k < s->n; k++) {
+                    uint32_t field = s->t[k].field;
+                    if (s->t[k].kind == TRIG_ABSENT) {
+                        /* checked per event through event_get, which resolves aliases */
+                        struct absent_trig *na = realloc(c->absent,
+                                                         sizeof(*na) * (c->nabsent + 1));
+                        if (!na) {
+                            rc = -ENOMEM;
+                            goto cleanup;
+                        }
+                        c->absent = na;
+                        c->absent[c->nabsent++] = (struct absent_trig){field, key};
+                        continue;
+                    }
+                    /* an alias reads another field: index that one, shared */
+                    if (field != FIELD_ANY && c->alias && c->alias[field] >= 0)
+                        field = (uint32_t)c->alias[field];
+                    if ((rc = push_entry(&buckets, &nb, &capb, field, &s->t[k], key)) < 0)
+                        goto cleanup;
                 }
-                c->absent = na;
-                c->absent[c->nabsent++] = (struct absent_trig){field, ri};
-                continue;
             }
-            /* an alias reads another field: index that one, shared */
-            if (field != FIELD_ANY && c->alias && c->alias[field] >= 0)
-                field = (uint32_t)c->alias[field];
-            if ((rc = push_entry(&buckets, &nb, &capb, field, &s->t[k], ri)) < 0)
-                goto cleanup;
         }
     }
     /* Yamori events: keywords are searched in the text fields, so their
@@ -986,7 +1284,7 @@ static int build_class_index(struct detect_engine *eng, struct dclass *c, struct
             for (uint32_t t = 0; t < eng->ntext && rc == 0; t++)
                 for (size_t k = 0; k < kw.n && rc == 0; k++) {
                     struct trig tr = {kw.e[k].kind, eng->text_ids[t], kw.e[k].len, kw.e[k].lit};
-                    rc = push_entry(&buckets, &nb, &capb, eng->text_ids[t], &tr, kw.e[k].rule);
+                    rc = push_entry(&buckets, &nb, &capb, eng->text_ids[t], &tr, kw.e[k].key);
                 }
             free(kw.e);
             if (rc < 0)
@@ -1010,6 +1308,7 @@ cleanup:
     for (uint32_t b = 0; b < nb; b++)
         free(buckets[b].e);
     free(buckets);
+    free(scanned);
     return rc;
 }
 
@@ -1229,7 +1528,7 @@ int detect_engine_compile(struct detect_engine *eng, detect_diag_fn fn, void *ct
                           size_t errlen)
 {
     struct detect_arena tmp;
-    struct tset *sets = NULL;
+    struct kdnf *keys = NULL;
     struct tctx x;
     struct ixcaches cache = {NULL, 0, 0};
     int rc;
@@ -1262,8 +1561,8 @@ int detect_engine_compile(struct detect_engine *eng, detect_diag_fn fn, void *ct
     if (rc < 0)
         goto cleanup;
     /* the literals each rule needs */
-    sets = calloc(eng->nrules ? eng->nrules : 1, sizeof(*sets));
-    if (!sets) {
+    keys = calloc(eng->nrules ? eng->nrules : 1, sizeof(*keys));
+    if (!keys) {
         rc = -ENOMEM;
         goto cleanup;
     }
@@ -1298,15 +1597,15 @@ int detect_engine_compile(struct detect_engine *eng, detect_diag_fn fn, void *ct
             rc = -ENOMEM;
             goto cleanup;
         }
-        rc = trig_node(&x, r->root, &sets[i]);
+        rc = rule_dnf(&x, r->root, &keys[i], 0);
         free(x.memo);
         free(x.done);
         if (rc < 0)
             goto cleanup;
-        r->indexed = !sets[i].top;
+        r->indexed = !keys[i].top;
     }
     for (uint32_t c = 0; c < eng->nclasses; c++)
-        if ((rc = build_class_index(eng, &eng->classes[c], sets, &cache)) < 0)
+        if ((rc = build_class_index(eng, &eng->classes[c], keys, &cache)) < 0)
             goto cleanup;
     eng->compiled = true;
     rc = 0;
@@ -1315,7 +1614,7 @@ cleanup:
         snprintf(err, errlen, "out of memory compiling the rules");
     else if (rc < 0)
         snprintf(err, errlen, "compiling the rules failed: %s", strerror(-rc));
-    free(sets);
+    free(keys);
     for (uint32_t i = 0; i < cache.n; i++)
         free(cache.c[i].e);
     free(cache.c);

@@ -377,11 +377,12 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
         ev->cur_stamp = 1;
     }
     hs.stamp = ev->stamp;
+    hs.mask = ev->mask;
     hs.cand = ev->cand;
     hs.n = 0;
     hs.cur = ev->cur_stamp;
     for (uint32_t i = 0; i < c->nalways; i++)
-        hitset_add(&hs, c->always[i]);
+        hitset_add(&hs, TKEY(c->always[i], 0));
     for (uint32_t i = 0; i < c->nfidx; i++) {
         const struct findex *fx = &c->fidx[i];
         if (fx->field == FIELD_ANY) {
@@ -398,8 +399,21 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
         const char *v;
         size_t n;
         if (!event_get(ev, c->absent[i].field, &v, &n) || n == 0)
-            hitset_add(&hs, c->absent[i].rule);
+            hitset_add(&hs, c->absent[i].key);
     }
+    /* a candidate has a hit in each key set of one of its alternatives */
+    uint32_t nc = 0;
+    for (uint32_t i = 0; i < hs.n; i++) {
+        uint32_t r = hs.cand[i];
+        uint8_t m = hs.mask[r];
+        const struct kneed *kn = &c->need[r];
+        bool ok = false;
+        for (uint32_t a = 0; a < kn->n; a++)
+            ok |= (m & kn->alt[a]) == kn->alt[a];
+        if (ok)
+            hs.cand[nc++] = r;
+    }
+    hs.n = nc;
     if (hs.n < 32)
         sort_u32(hs.cand, hs.n);
     else

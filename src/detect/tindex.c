@@ -3,8 +3,9 @@
  *
  * Prefix and suffix literals live in tries with one compact layout: per
  * node, its children as a run of (byte, child) edges sorted by byte, and
- * its outputs (the rules whose literal ends there) as a run in out[]; the
- * root and nodes with many children also get a direct 256-entry table.
+ * its outputs (the keys of the rules whose literal ends there) as a run in
+ * out[]; the root and nodes with many children also get a direct 256-entry
+ * table.
  * A lookup is one walk from the start (or the end) of the value, at most
  * as long as the longest literal.
  *
@@ -56,7 +57,7 @@ struct trie {
 struct alit {
     uint32_t off;              /* bytes in pool */
     uint16_t len;
-    uint32_t out, nout;        /* rules, in aout */
+    uint32_t out, nout;        /* keys, in aout */
     uint32_t next;             /* build: next literal with the same hash, + 1 */
 };
 
@@ -103,7 +104,7 @@ struct tindex {
 };
 
 struct pair {
-    uint32_t state, rule;
+    uint32_t state, key;
 };
 
 static int cmp_pair(const void *a, const void *b)
@@ -111,7 +112,7 @@ static int cmp_pair(const void *a, const void *b)
     const struct pair *x = a, *y = b;
     if (x->state != y->state)
         return x->state < y->state ? -1 : 1;
-    return x->rule < y->rule ? -1 : x->rule > y->rule;
+    return x->key < y->key ? -1 : x->key > y->key;
 }
 
 /* The bitmap keys: bytes with 0x20 set (ASCII case folded, a few other
@@ -207,7 +208,7 @@ static int trie_build(const struct tindex_entry *e, size_t n, uint8_t kind, uint
             s = c;
         }
         pairs[npairs].state = s;
-        pairs[npairs].rule = e[i].rule;
+        pairs[npairs].key = e[i].key;
         npairs++;
         if (shorts) {
             uint64_t **f = e[i].len >= 2 ? &t->f2 : &t->f1;
@@ -259,13 +260,13 @@ static int trie_build(const struct tindex_entry *e, size_t n, uint8_t kind, uint
         goto cleanup;
     size_t k = 0;
     for (size_t i = 0; i < npairs; i++) {
-        if (i > 0 && pairs[i].state == pairs[i - 1].state && pairs[i].rule == pairs[i - 1].rule)
+        if (i > 0 && pairs[i].state == pairs[i - 1].state && pairs[i].key == pairs[i - 1].key)
             continue;
         struct tnode *nd = &t->node[pairs[i].state];
         if (nd->nout == 0)
             nd->out = (uint32_t)k;
         nd->nout++;
-        t->out[k++] = pairs[i].rule;
+        t->out[k++] = pairs[i].key;
     }
     t->bytes = sizeof(*t) + (size_t)t->nnodes * (sizeof(struct tnode) + 4) + k * 4 +
                (size_t)t->ndense * 1024 + (t->f2 ? 8192 : 0) + (t->f1 ? 8192 : 0);
@@ -438,7 +439,7 @@ static int cmp_wref(const void *a, const void *b)
 }
 
 /* Builds the set of substring literals with lengths in [minlen, maxlen]
- * (distinct bytes; rules grouped per literal), each under its anchor. */
+ * (distinct bytes; keys grouped per literal), each under its anchor. */
 static int anchored_build(const struct tindex_entry *e, size_t n, uint32_t minlen,
                           uint32_t maxlen, struct anchored **out)
 {
@@ -519,7 +520,7 @@ static int anchored_build(const struct tindex_entry *e, size_t n, uint32_t minle
             nw++;
         }
         pairs[np].state = lit;
-        pairs[np].rule = e[i].rule;
+        pairs[np].key = e[i].key;
         np++;
     }
     /* outputs per literal */
@@ -529,13 +530,13 @@ static int anchored_build(const struct tindex_entry *e, size_t n, uint32_t minle
         goto cleanup;
     uint32_t k = 0;
     for (uint32_t i = 0; i < np; i++) {
-        if (i > 0 && pairs[i].state == pairs[i - 1].state && pairs[i].rule == pairs[i - 1].rule)
+        if (i > 0 && pairs[i].state == pairs[i - 1].state && pairs[i].key == pairs[i - 1].key)
             continue;
         struct alit *L = &a->lits[pairs[i].state];
         if (L->nout == 0)
             L->out = k;
         L->nout++;
-        a->aout[k++] = pairs[i].rule;
+        a->aout[k++] = pairs[i].key;
     }
     /* buckets by window hash */
     qsort(w, nw, sizeof(*w), cmp_wref);
@@ -728,15 +729,15 @@ static int build_exact(struct tindex *ix, const struct tindex_entry *e, size_t n
             ix->bytes += e[i].len;
         }
         pairs[np].state = lit;
-        pairs[np].rule = e[i].rule;
+        pairs[np].key = e[i].key;
         np++;
     }
     qsort(pairs, np, sizeof(*pairs), cmp_pair);
     size_t k = 0;
     for (size_t i = 0; i < np; i++) {
-        if (i > 0 && pairs[i].state == pairs[i - 1].state && pairs[i].rule == pairs[i - 1].rule)
+        if (i > 0 && pairs[i].state == pairs[i - 1].state && pairs[i].key == pairs[i - 1].key)
             continue;
-        ix->lit_out[k++] = pairs[i].rule;
+        ix->lit_out[k++] = pairs[i].key;
         ix->lit_start[pairs[i].state + 1]++;
     }
     for (uint32_t l = 0; l < ix->nlits; l++)

@@ -15,8 +15,11 @@
  * All compare ASCII case-insensitively: literals are stored folded and the
  * value is folded as it is read.
  *
- * A hit adds the literal's rules to a hitset (a stamp per rule makes
- * adding idempotent per event, without clearing).
+ * A hit adds the literal's keys to a hitset. A key is a rule and one of
+ * the (up to TKEY_BITS) sets of literals it needs (TKEY): the hitset
+ * records which of a rule's sets had a hit, and the matcher makes the rule
+ * a candidate when all the sets of one of its alternatives did (engine.c).
+ * A stamp per rule makes adding idempotent per event, without clearing.
  */
 #ifndef YAMORI_DETECT_TINDEX_H
 #define YAMORI_DETECT_TINDEX_H
@@ -24,26 +27,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define TKEY_BITS 8
+#define TKEY(rule, set) ((uint32_t)(rule) << 3 | (uint32_t)(set))
+
 struct hitset {
-    uint32_t *stamp;   /* per rule: == cur when already a candidate */
-    uint32_t *cand;    /* candidates of this event */
+    uint32_t *stamp;   /* per rule: == cur when already hit this event */
+    uint8_t *mask;     /* per rule: its sets hit (valid when stamped) */
+    uint32_t *cand;    /* rules hit this event, in the order of first hit */
     uint32_t n;
     uint32_t cur;
 };
 
-static inline void hitset_add(struct hitset *h, uint32_t rule)
+static inline void hitset_add(struct hitset *h, uint32_t key)
 {
+    uint32_t rule = key >> 3;
     if (h->stamp[rule] != h->cur) {
         h->stamp[rule] = h->cur;
+        h->mask[rule] = 0;
         h->cand[h->n++] = rule;
     }
+    h->mask[rule] |= (uint8_t)(1u << (key & 7));
 }
 
 struct tindex_entry {
     uint8_t kind;          /* enum trig_kind */
     uint32_t len;
     const uint8_t *lit;    /* ASCII folded */
-    uint32_t rule;
+    uint32_t key;          /* TKEY(rule, set) */
 };
 
 struct tindex;
@@ -52,7 +62,7 @@ struct tindex;
  * set, or -ENOMEM. */
 int tindex_build(const struct tindex_entry *e, size_t n, struct tindex **out);
 
-/* Adds to hs every rule with a literal found in v[0..n). */
+/* Adds to hs every key with a literal found in v[0..n). */
 void tindex_scan(const struct tindex *ix, const char *v, size_t n, struct hitset *hs);
 
 /* Memory used, in bytes. */

