@@ -33,6 +33,7 @@
 #include "detect/detect_int.h"
 
 #define DENSE_KIDS 6
+#define SHORT_FIRST 4              /* first bytes of short literals looked for by word */
 
 struct tnode {
     uint32_t first;            /* first edge */
@@ -50,6 +51,9 @@ struct trie {
     uint32_t ndense;
     uint32_t *out;
     uint64_t *f2, *f1;         /* short substring literals: 2- and 1-byte starts */
+    uint32_t nfirst;           /* their distinct first bytes, when few (else 0) */
+    uint64_t fpat[SHORT_FIRST], fcase[SHORT_FIRST];   /* the byte in every lane; 0x20s
+                                                       * for a letter (either case) */
     size_t bytes;
 };
 
@@ -93,6 +97,7 @@ struct tindex {
     struct exact_slot *ex;
     uint32_t exmask;
     uint64_t exlen[4];         /* lengths of exact literals (255: 255 or more) */
+    uint64_t exkey[64];        /* exact literals by length, first and last byte */
     uint8_t **lits;
     uint32_t *lit_len;
     uint32_t *lit_start;       /* outputs of literal i: lit_out[lit_start[i] .. lit_start[i+1]) */
@@ -171,6 +176,7 @@ static int trie_build(const struct tindex_entry *e, size_t n, uint8_t kind, uint
     struct bnode *bn = NULL;
     struct pair *pairs = NULL;
     size_t total = 1, npairs = 0;
+    uint32_t nfirst = 0;
     int rc = -ENOMEM;
 
     *out = NULL;
@@ -215,8 +221,23 @@ static int trie_build(const struct tindex_entry *e, size_t n, uint8_t kind, uint
             if (!*f && !(*f = calloc(65536 / 64, sizeof(uint64_t))))
                 goto cleanup;
             setbit(*f, e[i].len >= 2 ? key2(e[i].lit) : (uint32_t)(e[i].lit[0] | 0x20));
+            /* the literal's first byte, folded (letters match either case) */
+            uint8_t b = e[i].lit[0];
+            bool letter = b >= 'a' && b <= 'z';
+            uint64_t pat = 0x0101010101010101ull * b;
+            uint32_t k = 0;
+            while (k < nfirst && t->fpat[k] != pat)
+                k++;
+            if (k == nfirst && nfirst <= SHORT_FIRST) {
+                if (nfirst < SHORT_FIRST) {
+                    t->fpat[k] = pat;
+                    t->fcase[k] = letter ? 0x2020202020202020ull : 0;
+                }
+                nfirst++;
+            }
         }
     }
+    t->nfirst = nfirst <= SHORT_FIRST ? nfirst : 0;
     /* flatten: edges grouped per node */
     t->node = calloc(t->nnodes, sizeof(*t->node));
     t->edge = malloc(sizeof(uint32_t) * t->nnodes);
@@ -661,18 +682,52 @@ static inline void scan_anchored(const struct anchored *a, const uint8_t *v, siz
     }
 }
 
+static inline bool short_start(const struct trie *t, const uint8_t *v, size_t n, size_t i)
+{
+    return (t->f2 && i + 1 < n && bit(t->f2, key2(v + i))) ||
+           (t->f1 && bit(t->f1, v[i] | 0x20u));
+}
+
 /* Short substring literals (1 to 3 bytes): walk where their first bytes
- * occur. */
+ * occur. When they start with few distinct bytes (dashes, dots), those are
+ * found eight at a time: a lane equal to the byte becomes zero, and the
+ * classic zero-byte test flags it (and at worst a lane above it, which the
+ * start filter then turns down). */
 static void scan_short(const struct trie *t, const uint8_t *v, size_t n, struct hitset *hs)
 {
-    for (size_t i = 0; i < n; i++) {
-        if ((t->f2 && i + 1 < n && bit(t->f2, key2(v + i))) ||
-            (t->f1 && bit(t->f1, v[i] | 0x20u)))
-            walk_fwd(t, v, n, i, hs);
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (t->nfirst) {
+        for (; i + 8 <= n; i += 8) {
+            uint64_t x, m = 0;
+            memcpy(&x, v + i, 8);
+            for (uint32_t k = 0; k < t->nfirst; k++) {
+                uint64_t y = (x | t->fcase[k]) ^ t->fpat[k];
+                m |= (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull;
+            }
+            while (m) {
+                size_t j = i + ((size_t)__builtin_ctzll(m) >> 3);
+                if (short_start(t, v, n, j))
+                    walk_fwd(t, v, n, j, hs);
+                m &= m - 1;
+            }
+        }
     }
+#endif
+    for (; i < n; i++)
+        if (short_start(t, v, n, i))
+            walk_fwd(t, v, n, i, hs);
 }
 
 /* ------------------------------------------------------------ exact */
+
+/* A 4096-bit filter in front of the hash: the length with the first and
+ * last bytes (folded: literals are stored folded). */
+static inline uint32_t exact_key(const uint8_t *v, size_t n)
+{
+    return ((uint32_t)detect_fold[v[0]] * 31u + (uint32_t)detect_fold[v[n - 1]] * 7u +
+            (uint32_t)n * 131u) & 4095u;
+}
 
 static int build_exact(struct tindex *ix, const struct tindex_entry *e, size_t n)
 {
@@ -724,6 +779,8 @@ static int build_exact(struct tindex *ix, const struct tindex_entry *e, size_t n
             ix->lit_len[lit] = e[i].len;
             uint32_t lb = e[i].len < 255 ? e[i].len : 255;
             ix->exlen[lb >> 6] |= 1ull << (lb & 63);
+            if (e[i].len)
+                setbit(ix->exkey, exact_key(e[i].lit, e[i].len));
             ix->ex[j].hash = h;
             ix->ex[j].lit = lit;
             ix->bytes += e[i].len;
@@ -792,7 +849,8 @@ void tindex_scan(const struct tindex *ix, const char *value, size_t n, struct hi
 {
     const uint8_t *v = (const uint8_t *)value;
     uint32_t lb = n < 255 ? (uint32_t)n : 255;
-    if (ix->ex && (ix->exlen[lb >> 6] >> (lb & 63) & 1)) {
+    if (ix->ex && (ix->exlen[lb >> 6] >> (lb & 63) & 1) &&
+        (n == 0 || bit(ix->exkey, exact_key(v, n)))) {
         uint64_t h = detect_strtab_hash_fold(v, n);
         for (uint32_t j = (uint32_t)h & ix->exmask;; j = (j + 1) & ix->exmask) {
             const struct exact_slot *s = &ix->ex[j];
