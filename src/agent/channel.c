@@ -76,6 +76,9 @@ struct sink {
     char *buf;
     size_t len, cap;
     bool too_big;
+    CURL *h;                            /* for the status of a streamed answer */
+    const struct channel_stream *stream; /* NULL: everything into buf */
+    bool aborted;                       /* a stream callback aborted the request */
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
@@ -83,6 +86,17 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
     struct sink *s = ctx;
     size_t add = size * n;
 
+    if (s->stream && s->stream->write) {
+        long status = 0;
+        curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300) {
+            if (s->stream->write(p, add, s->stream->ctx) != 0) {
+                s->aborted = true;
+                return 0;
+            }
+            return add;
+        }
+    }
     if (s->len + add > CHANNEL_REPLY_MAX) {
         s->too_big = true;
         return 0;
@@ -111,7 +125,22 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     (void)dn;
     (void)ut;
     (void)un;
+    if (rq->stream && rq->stream->cancelled && rq->stream->cancelled(rq->stream->ctx))
+        return 1;
     return rq->progress ? rq->progress(rq->progress_ctx) : 0;
+}
+
+/* The body of a streamed request, from the caller's read callback. */
+static size_t on_read(char *buf, size_t size, size_t n, void *ctx)
+{
+    struct sink *s = ctx;
+    size_t got = s->stream->read(buf, size * n, s->stream->ctx);
+
+    if (got == CHANNEL_STREAM_ABORT) {
+        s->aborted = true;
+        return CURL_READFUNC_ABORT;
+    }
+    return got;
 }
 
 static int errno_of(CURLcode c)
@@ -166,7 +195,7 @@ int https_call(void **handle, const struct https_request *rq, struct https_reply
 {
     CURL *h = *handle;
     struct curl_slist *hdrs = NULL, *pins = NULL;
-    struct sink sink = {0};
+    struct sink sink = {.stream = rq->stream};
     struct curl_blob ca = {.data = (void *)rq->ca_pem, .len = rq->ca_len, .flags = CURL_BLOB_COPY};
     char errbuf[CURL_ERROR_SIZE] = "", line[AGENTCONF_ID_MAX + AGENTCONF_SECRET_MAX + 64];
     CURLcode c;
@@ -185,7 +214,9 @@ int https_call(void **handle, const struct https_request *rq, struct https_reply
         curl_easy_reset(h); /* keeps the connection and the TLS session for the next request */
     }
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:");
+    /* a streamed upload waits for the server's go-ahead, so a refusal (413)
+     * comes back as an answer rather than a reset in the middle of the body */
+    hdrs = curl_slist_append(hdrs, rq->stream && rq->stream->read ? "Expect: 100-continue" : "Expect:");
     if (rq->content_type) {
         snprintf(line, sizeof(line), "Content-Type: %s", rq->content_type);
         hdrs = curl_slist_append(hdrs, line);
@@ -199,6 +230,7 @@ int https_call(void **handle, const struct https_request *rq, struct https_reply
         snprintf(rp->error, sizeof(rp->error), "out of memory");
         return -ENOMEM;
     }
+    sink.h = h;
     curl_easy_setopt(h, CURLOPT_URL, rq->url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -222,7 +254,12 @@ int https_call(void **handle, const struct https_request *rq, struct https_reply
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)rq);
-    if (strcmp(rq->method, "POST") == 0) {
+    if (strcmp(rq->method, "POST") == 0 && rq->stream && rq->stream->read) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, &sink);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->stream->body_len);
+    } else if (strcmp(rq->method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body ? (const char *)rq->body : "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
@@ -248,9 +285,11 @@ int https_call(void **handle, const struct https_request *rq, struct https_reply
     curl_slist_free_all(hdrs);
     curl_slist_free_all(pins);
     if (c != CURLE_OK) {
-        e = sink.too_big ? -EMSGSIZE : errno_of(c);
+        e = sink.too_big ? -EMSGSIZE : sink.aborted ? -ECANCELED : errno_of(c);
         if (sink.too_big)
             snprintf(rp->error, sizeof(rp->error), "the server's answer is larger than %u bytes", CHANNEL_REPLY_MAX);
+        else if (sink.aborted)
+            snprintf(rp->error, sizeof(rp->error), "the transfer was stopped by the agent");
         else
             snprintf(rp->error, sizeof(rp->error), "%s", errbuf[0] ? errbuf : curl_easy_strerror(c));
         free(sink.buf);
@@ -343,8 +382,9 @@ static int abort_when_stopping(void *ctx)
     return channel_stopping(ctx) ? 1 : 0;
 }
 
-int channel_call(struct channel *c, void **handle, const char *method, const char *path, const char *content_type,
-                 const void *body, size_t len, long timeout_s, struct https_reply *rp)
+/* The request of channel_call and channel_call_stream. */
+static int call(struct channel *c, void **handle, const char *method, const char *path, const char *content_type,
+                const void *body, size_t len, const struct channel_stream *s, long timeout_s, struct https_reply *rp)
 {
     char url[AGENTCONF_URL_MAX + 256], pins[sizeof(c->pins)];
     size_t n = strlen(c->conf.server_url);
@@ -362,6 +402,7 @@ int channel_call(struct channel *c, void **handle, const char *method, const cha
         .timeout_s = timeout_s ? timeout_s : 60,
         .progress = abort_when_stopping,
         .progress_ctx = c,
+        .stream = s,
     };
 
     pthread_mutex_lock(&c->lock);
@@ -372,6 +413,19 @@ int channel_call(struct channel *c, void **handle, const char *method, const cha
         n--;
     snprintf(url, sizeof(url), "%.*s%s", (int)n, c->conf.server_url, path);
     return https_call(handle, &rq, rp);
+}
+
+int channel_call(struct channel *c, void **handle, const char *method, const char *path, const char *content_type,
+                 const void *body, size_t len, long timeout_s, struct https_reply *rp)
+{
+    return call(c, handle, method, path, content_type, body, len, NULL, timeout_s, rp);
+}
+
+int channel_call_stream(struct channel *c, void **handle, const char *method, const char *path,
+                        const char *content_type, const struct channel_stream *s, long timeout_s,
+                        struct https_reply *rp)
+{
+    return call(c, handle, method, path, content_type, NULL, 0, s, timeout_s, rp);
 }
 
 static int severity(enum link_state s)

@@ -38,6 +38,8 @@ const char *link_state_name(enum link_state s);
  * answered yet does not count). */
 enum channel_path { CHAN_EVENTS, CHAN_HEARTBEAT, CHAN_POLL, CHAN_RESULT, CHAN_PATHS };
 
+struct channel_stream;
+
 /* One HTTPS request. */
 struct https_request {
     const char *url;            /* full URL */
@@ -55,7 +57,30 @@ struct https_request {
      * data flows); returning non-zero aborts it (-ECANCELED). */
     int (*progress)(void *ctx);
     void *progress_ctx;
+    const struct channel_stream *stream; /* a streamed body (see below), or NULL */
 };
+
+/* A request body read as it is sent, and/or a successful answer's body
+ * handed over as it arrives, for files larger than memory should hold.
+ * Any callback may be NULL. */
+struct channel_stream {
+    /* Fills buf with at most len bytes of the body; returns how many (0
+     * only at the end), or CHANNEL_STREAM_ABORT to abort the request
+     * (-ECANCELED). Exactly body_len bytes are sent (Content-Length); a
+     * body that ends early fails the request. */
+    size_t (*read)(char *buf, size_t len, void *ctx);
+    uint64_t body_len;
+    /* Takes len bytes of a 2xx answer's body (an error answer's body is
+     * kept in the reply, for its message); returns 0, or -errno to abort
+     * the request (-ECANCELED). */
+    int (*write)(const char *buf, size_t len, void *ctx);
+    /* Asked about once a second and whenever data flows: true aborts the
+     * request (-ECANCELED); so does the channel stopping. */
+    bool (*cancelled)(void *ctx);
+    void *ctx;
+};
+
+#define CHANNEL_STREAM_ABORT ((size_t)-1)
 
 struct https_reply {
     long status;                /* the HTTP status, 0 when none arrived */
@@ -118,6 +143,14 @@ const struct agent_conf *channel_conf(const struct channel *c);
  * credentials; see https_call. timeout_s 0: 60 s. */
 int channel_call(struct channel *c, void **handle, const char *method, const char *path, const char *content_type,
                  const void *body, size_t len, long timeout_s, struct https_reply *rp);
+
+/* The same with a streamed body (struct channel_stream): method "POST"
+ * reads the body from s->read, and a 2xx answer's body goes to s->write
+ * when it is given (rp->body then stays empty). For uploads and downloads
+ * of files (live response's getfile, putfile, run). */
+int channel_call_stream(struct channel *c, void **handle, const char *method, const char *path,
+                        const char *content_type, const struct channel_stream *s, long timeout_s,
+                        struct https_reply *rp);
 
 /* Records the outcome of a request of one path (e: https_call's return)
  * for the link state; logs when the path's state changes. Returns the
