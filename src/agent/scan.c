@@ -440,7 +440,8 @@ static void write_result(struct scan_ctx *c, struct jsonw *out)
     jsonw_object_end(out);
 }
 
-int scan_run(const struct scan_options *o, struct jsonw *out, char *err, size_t errlen)
+/* scan_run, or with fd >= 0 scan_run_fd (o then names the file's path). */
+static int run(const struct scan_options *o, int fd, struct jsonw *out, char *err, size_t errlen)
 {
     struct scan_ctx c = {.magic = SCAN_MAGIC, .o = o};
     int e = 0, old_prio = -1;
@@ -484,19 +485,33 @@ int scan_run(const struct scan_options *o, struct jsonw *out, char *err, size_t 
                                                       : (IOPRIO_CLASS_BE << IOPRIO_CLASS_SHIFT) | 7);
     }
 
-    /* the estimate */
-    c.pass = SCAN_PASS_COUNT;
-    if (o->kind == SCAN_FULL)
-        scan_targets_estimate_full(&c);
-    else if ((e = scan_targets_visit(&c, err, errlen)) != 0)
-        goto out;
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || lseek(fd, 0, SEEK_SET) != 0) {
+            snprintf(err, errlen, "%s is not a regular file that can be read", o->path);
+            e = -EINVAL;
+            goto out;
+        }
+        c.total_files = 1;
+        c.total_bytes = (uint64_t)st.st_size;
+        c.pass = SCAN_PASS_SCAN;
+        report(&c, NULL, false);
+        scan_visit_fd(&c, fd, o->path, &st);
+    } else {
+        /* the estimate */
+        c.pass = SCAN_PASS_COUNT;
+        if (o->kind == SCAN_FULL)
+            scan_targets_estimate_full(&c);
+        else if ((e = scan_targets_visit(&c, err, errlen)) != 0)
+            goto out;
 
-    scan_idset_free(&c.seen); /* the count pass used it too */
-    c.pass = SCAN_PASS_SCAN;
-    report(&c, NULL, false);
-    e = scan_targets_visit(&c, err, errlen);
-    if (e)
-        goto out;
+        scan_idset_free(&c.seen); /* the count pass used it too */
+        c.pass = SCAN_PASS_SCAN;
+        report(&c, NULL, false);
+        e = scan_targets_visit(&c, err, errlen);
+        if (e)
+            goto out;
+    }
     scan_cancelled(&c);
     report(&c, NULL, true);
     write_result(&c, out);
@@ -519,4 +534,24 @@ out:
     free(c.buf);
     free(c.chunk);
     return e;
+}
+
+int scan_run(const struct scan_options *o, struct jsonw *out, char *err, size_t errlen)
+{
+    return run(o, -1, out, err, errlen);
+}
+
+int scan_run_fd(const struct scan_options *o, int fd, const char *path, struct jsonw *out, char *err,
+                size_t errlen)
+{
+    struct scan_options one;
+
+    if (!o || fd < 0 || !path || path[0] != '/' || strlen(path) >= PATH_MAX) {
+        snprintf(err, errlen, "scanning one file needs its descriptor and an absolute path");
+        return -EINVAL;
+    }
+    one = *o;
+    one.kind = SCAN_CUSTOM;
+    one.path = path;
+    return run(&one, fd, out, err, errlen);
 }

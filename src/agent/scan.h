@@ -107,6 +107,17 @@ struct scan_options {
  * (ClamAV without a database) is reported in "engines" instead. */
 int scan_run(const struct scan_options *o, struct jsonw *out, char *err, size_t errlen);
 
+/* Scans one open regular file, fd (read from its start; it stays the
+ * caller's), with the engines and limits of o, reported as path: the path
+ * the package engine checks and the findings name (live response's
+ * analyze reads a process's executable through /proc/PID/exe, deleted or
+ * not, and reports the path it ran from). o->kind and o->path are not
+ * used; the result is scan_run's object with kind "custom" and that path.
+ * Returns 0, or -errno with err as scan_run (-EINVAL: fd is not a regular
+ * file). */
+int scan_run_fd(const struct scan_options *o, int fd, const char *path, struct jsonw *out, char *err,
+                size_t errlen);
+
 /* The kind named by s ("quick", "full", "custom"); -EINVAL otherwise. */
 int scan_kind_parse(const char *s, enum scan_kind *out);
 const char *scan_kind_name(enum scan_kind k);
