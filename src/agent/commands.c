@@ -25,6 +25,14 @@
  * remembers which commands an answer said "cancel" for, which
  * command_cancelled() reads.
  *
+ * Output: command_output() queues a running command's text in a ring of
+ * COMMAND_OUTPUT_UNSENT bytes (struct command_stream, one per command,
+ * made by execute); a sender thread of that command, started at its first
+ * output, posts the ring's front as numbered chunks and frees the space
+ * once the server took them. execute waits for the ring to empty (or the
+ * server to refuse it, or the agent to stop) before the result is posted,
+ * so the server has all the text when the command ends.
+ *
  * Stopping: commands_stop makes every command count as cancelled, stops
  * the channel, drops the queue (never started: runs after a restart) and
  * joins the workers for at most STOP_JOIN_S seconds. A worker still in its
@@ -52,6 +60,7 @@
 #include "agent/collect.h"
 #include "agent/isolation.h"
 #include "agent/killproc.h"
+#include "agent/live.h"
 #include "agent/quarantine.h"
 #include "agent/remediate.h"
 #include "agent/scan_command.h"
@@ -68,11 +77,12 @@
 #define MAX_PROGRESS_BYTES 4096
 #define PROGRESS_INTERVAL_MS 1000
 #define PROGRESS_TIMEOUT_S 10
-#define LONG_WORKERS 2     /* long commands running at once */
+#define LONG_WORKERS COMMANDS_LONG_WORKERS /* long commands running at once */
 #define LONG_QUEUE_MAX 32  /* long commands waiting for a worker */
 #define PROGRESS_SLOTS (LONG_WORKERS + 1) /* commands running at once: the workers' and the command thread's */
 #define CANCEL_KEEP 16     /* cancel requests remembered */
 #define STOP_JOIN_S 20     /* how long commands_stop waits for the workers */
+#define OUTPUT_TIMEOUT_S 60 /* one output request */
 
 /* ------------------------------------------------------------ command types */
 
@@ -110,6 +120,7 @@ static const struct command_handler handlers[] = {
     {"restore_persistence", remediate_cmd_restore},
     {"scan", scan_command_run, true},
     {"collect", collect_command, true},
+    {"live", live_command, true},
     {NULL, NULL, false},
 };
 
@@ -420,6 +431,26 @@ struct commands {
     } running[PROGRESS_SLOTS];
 };
 
+/* The streamed output of one running command (see command_output). */
+struct command_stream {
+    struct commands *cm;
+    int64_t id;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    char *ring;        /* COMMAND_OUTPUT_UNSENT bytes, allocated at the first output */
+    size_t head, len;  /* the unsent bytes: ring[head..head+len) modulo its size */
+    uint64_t seq;      /* of the chunk at head */
+    pthread_t sender;
+    bool started;      /* the sender thread runs */
+    bool finish;       /* the command ended: send what is left, then stop */
+    int error;         /* the sender gave up: -EPIPE (refused) or -ECANCELED (stopping) */
+};
+
+static void stream_init(struct command_stream *st, struct commands *cm, int64_t id);
+static void stream_finish(struct command_stream *st);
+static bool chan_enter(struct commands *cm);
+static void chan_leave(struct commands *cm);
+
 /* ------------------------------------------------------------ progress */
 
 static void note_cancel(struct commands *cm, int64_t id)
@@ -574,6 +605,8 @@ bool command_cancelled(const struct command *cmd)
     struct commands *cm = cmd ? cmd->owner : NULL;
     bool yes = false;
 
+    if (cmd && cmd->cancel && atomic_load(cmd->cancel))
+        return true;
     if (!cm)
         return false;
     if (__atomic_load_n(&cm->stopping, __ATOMIC_ACQUIRE))
@@ -680,17 +713,21 @@ static bool announce(struct commands *cm, void **handle, int64_t id, const char 
     return true;
 }
 
-/* Runs command id through the table; the result body goes into result. */
+/* Runs command id through the table; the result body goes into result.
+ * Its streamed output, if any, is all sent (or given up) on return. */
 static void execute(struct commands *cm, int64_t id, const char *type, json_t *args, struct jsonw *result)
 {
     atomic_int flag = 0;
-    struct command cmd = {.id = id, .type = type, .args = args, .owner = cm, .cancel = &flag};
+    struct command_stream stream;
+    struct command cmd = {.id = id, .type = type, .args = args, .owner = cm, .cancel = &flag, .stream = &stream};
 
+    stream_init(&stream, cm, id);
     track_running(cm, id, &flag);
     if (command_cancelled(&cmd)) /* a stop that began before it was tracked */
         atomic_store(&flag, 1);
     log_info("running command %" PRId64 " (%s)", id, type);
     commands_execute(&cmd, result);
+    stream_finish(&stream);
     track_running(cm, id, NULL);
     drop_progress(cm, id);
 }
@@ -840,6 +877,180 @@ static void *worker(void *arg)
     }
     https_handle_free(curl);
     return NULL;
+}
+
+/* ------------------------------------------------------------ streamed output */
+
+static void stream_init(struct command_stream *st, struct commands *cm, int64_t id)
+{
+    memset(st, 0, sizeof(*st));
+    st->cm = cm;
+    st->id = id;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cond, NULL);
+}
+
+/* Posts one chunk until the server takes it. Returns 0, -EPIPE when the
+ * server refused it for good, -ECANCELED when the agent stops. */
+static int post_output(struct command_stream *st, void **handle, uint64_t *rng, const char *chunk, size_t n)
+{
+    struct commands *cm = st->cm;
+    unsigned attempt = 0;
+    char path[128];
+
+    snprintf(path, sizeof(path), "/api/v1/agent/commands/%" PRId64 "/output?seq=%" PRIu64, st->id, st->seq);
+    for (;;) {
+        struct https_reply rp;
+        long status;
+        int e;
+
+        if (channel_stopping(cm->c) || !chan_enter(cm))
+            return -ECANCELED;
+        e = channel_call(cm->c, handle, "POST", path, "application/octet-stream", n ? chunk : "", n,
+                         OUTPUT_TIMEOUT_S, &rp);
+        chan_leave(cm);
+        status = rp.status;
+        if (!e && status >= 200 && status < 300) {
+            json_t *root = rp.body ? json_loadb(rp.body, rp.len, 0, NULL) : NULL;
+            if (json_is_true(json_object_get(root, "cancel")))
+                note_cancel(cm, st->id);
+            json_decref(root);
+            https_reply_free(&rp);
+            return 0;
+        }
+        if (!e && status >= 400 && status < 500 && status != 408 && status != 429 && status != 401 &&
+            status != 403) {
+            log_warn("the server refused the output of command %" PRId64 " (%ld: %s); the rest is not sent",
+                     st->id, status, rp.error);
+            https_reply_free(&rp);
+            return -EPIPE;
+        }
+        log_debug("output of command %" PRId64 " not delivered (%ld: %s); trying again", st->id, status, rp.error);
+        https_reply_free(&rp);
+        if (!channel_sleep(cm->c, uploader_backoff_ms(attempt < 10 ? attempt : 10, 500, 30000, rng)))
+            return -ECANCELED;
+        attempt++;
+    }
+}
+
+static void *stream_sender(void *arg)
+{
+    struct command_stream *st = arg;
+    uint64_t rng = st->cm->rng ^ (uint64_t)st->id;
+    void *curl = NULL;
+    char *chunk = malloc(COMMAND_OUTPUT_CHUNK);
+
+    pthread_mutex_lock(&st->mu);
+    if (!chunk)
+        st->error = -ENOMEM;
+    while (!st->error) {
+        size_t n, first;
+        int e;
+
+        while (!st->len && !st->finish)
+            pthread_cond_wait(&st->cond, &st->mu);
+        if (!st->len)
+            break; /* finished, all sent */
+        /* a chunk, once tried, is sent again exactly as it was */
+        n = st->len < COMMAND_OUTPUT_CHUNK ? st->len : COMMAND_OUTPUT_CHUNK;
+        first = COMMAND_OUTPUT_UNSENT - st->head < n ? COMMAND_OUTPUT_UNSENT - st->head : n;
+        memcpy(chunk, st->ring + st->head, first);
+        memcpy(chunk + first, st->ring, n - first);
+        pthread_mutex_unlock(&st->mu);
+        e = post_output(st, &curl, &rng, chunk, n);
+        pthread_mutex_lock(&st->mu);
+        if (e) {
+            st->error = e;
+        } else {
+            st->head = (st->head + n) % COMMAND_OUTPUT_UNSENT;
+            st->len -= n;
+            st->seq++;
+        }
+        pthread_cond_broadcast(&st->cond);
+    }
+    pthread_cond_broadcast(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+    free(chunk);
+    https_handle_free(curl);
+    return NULL;
+}
+
+int command_output(const struct command *cmd, const void *data, size_t len)
+{
+    struct command_stream *st = cmd ? cmd->stream : NULL;
+    const char *p = data;
+    int e = 0;
+
+    if (!cmd)
+        return -EINVAL;
+    if (command_cancelled(cmd))
+        return -ECANCELED;
+    if (!st || !cmd->owner || !len)
+        return 0;
+    pthread_mutex_lock(&st->mu);
+    if (!st->ring && !st->error) {
+        st->ring = malloc(COMMAND_OUTPUT_UNSENT);
+        if (!st->ring)
+            st->error = -ENOMEM;
+    }
+    if (!st->started && !st->error) {
+        int r = pthread_create(&st->sender, NULL, stream_sender, st);
+        if (r)
+            st->error = -r;
+        st->started = r == 0;
+    }
+    while (len && !e) {
+        size_t n, at, first;
+
+        while (st->len >= COMMAND_OUTPUT_UNSENT && !st->error && !command_cancelled(cmd)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200000000L; /* a cancel is noticed within 0.2 s */
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&st->cond, &st->mu, &ts);
+        }
+        if (st->error) {
+            e = st->error;
+            break;
+        }
+        if (command_cancelled(cmd)) {
+            e = -ECANCELED;
+            break;
+        }
+        n = COMMAND_OUTPUT_UNSENT - st->len < len ? COMMAND_OUTPUT_UNSENT - st->len : len;
+        at = (st->head + st->len) % COMMAND_OUTPUT_UNSENT;
+        first = COMMAND_OUTPUT_UNSENT - at < n ? COMMAND_OUTPUT_UNSENT - at : n;
+        memcpy(st->ring + at, p, first);
+        memcpy(st->ring, p + first, n - first);
+        st->len += n;
+        p += n;
+        len -= n;
+        pthread_cond_broadcast(&st->cond);
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!e && command_cancelled(cmd))
+        e = -ECANCELED; /* an answer of the sender said so */
+    return e;
+}
+
+/* The command ended: waits until its output is all sent (or the server
+ * refused it, or the agent stops), then frees the stream. */
+static void stream_finish(struct command_stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->finish = true;
+    pthread_cond_broadcast(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+    if (st->started)
+        pthread_join(st->sender, NULL);
+    if (st->len)
+        log_warn("command %" PRId64 ": %zu bytes of its output were not sent", st->id, st->len);
+    free(st->ring);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cond);
 }
 
 /* ------------------------------------------------------------ polling */

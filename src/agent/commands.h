@@ -8,9 +8,9 @@
  * Command types plug in through the table in commands.c (type -> handler,
  * and whether the type is long). Short commands (isolate, release,
  * kill_process, ...) run on the command thread as soon as they arrive;
- * long ones (scan) run on a small pool of worker threads (two at once,
- * the others wait in a queue of 32), so a long scan never delays an
- * isolation. `ping` answers the agent's version and time. A type the table does not
+ * long ones (scan, collect, live) run on a small pool of worker threads
+ * (COMMANDS_LONG_WORKERS at once, the others wait in a queue of 32), so a
+ * long scan never delays an isolation or a live response command. `ping` answers the agent's version and time. A type the table does not
  * know gets a failed result saying this agent version does not support it.
  * A command that was started but whose result was never posted (the agent
  * stopped in between) is not run again: it gets a failed result saying so.
@@ -32,6 +32,11 @@ struct channel;
 struct json_t;
 
 struct commands;
+struct command_stream;
+
+#define COMMANDS_LONG_WORKERS 4           /* long commands running at once */
+#define COMMAND_OUTPUT_CHUNK (64u << 10)  /* at most this much text per output request */
+#define COMMAND_OUTPUT_UNSENT (1u << 20)  /* command_output waits while this much is unsent */
 
 /* One command as the server sent it (valid during the handler's call). */
 struct command {
@@ -43,6 +48,9 @@ struct command {
      * the command or the agent stops, so a handler can hand it to code that
      * polls a flag (the scanner); NULL when run outside the command thread. */
     atomic_int *cancel;
+    /* Where command_output queues its text; NULL when run outside the
+     * command thread. */
+    struct command_stream *stream;
 };
 
 /* Reports the progress of a long command to the server (docs/wire.md,
@@ -59,11 +67,27 @@ struct command {
 void command_progress(const struct command *cmd, const char *json_object_text);
 
 /* Whether the server asked to stop cmd (a person cancelled its action), or
- * the agent is stopping. Learnt from the answers to progress reports, so a
- * long handler calls command_progress() now and then and stops, returning
- * -ECANCELED (or its partial output), when this turns true. Never waits on
- * the network; callable from any thread. */
+ * the agent is stopping. Learnt from the answers to progress reports (and
+ * output requests), so a long handler calls command_progress() now and
+ * then and stops, returning -ECANCELED (or its partial output), when this
+ * turns true. Also true once cmd->cancel was set (tests set it on a bare
+ * command). Never waits on the network; callable from any thread. */
 bool command_cancelled(const struct command *cmd);
+
+/* Sends len bytes of text the command produced as it goes (live
+ * response's findfile and run; docs/live.md): queued in order and posted
+ * by a sender thread of the command as POST
+ * /api/v1/agent/commands/<id>/output?seq=N (N from 0, chunks of at most
+ * COMMAND_OUTPUT_CHUNK bytes). Never dropped: a chunk the server did not
+ * take is sent again (same seq, same bytes) until it does; the caller waits
+ * while COMMAND_OUTPUT_UNSENT bytes are unsent. Everything queued is sent
+ * before the command's result. Returns 0; -ECANCELED when the command was
+ * cancelled (the answers to output requests say so too) or the agent
+ * stops; -EPIPE when the server refused the output for good (a 4xx, e.g.
+ * the command no longer runs there: logged with its message). Does
+ * nothing (returns 0) when cmd runs outside the command thread. Call it
+ * from the thread running cmd. */
+int command_output(const struct command *cmd, const void *data, size_t len);
 
 /* Runs cmd and writes its output (one JSON value) into out. Returns 0 when
  * it succeeded, or -errno with a message for a person in err. */

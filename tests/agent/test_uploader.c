@@ -9,9 +9,9 @@
  * the CA pinned and the host name checked; a ping answered once by id;
  * an unknown command type refused; a long scan run on a worker while a
  * ping is answered, stopped with the agent and not run again after; at
- * most two long commands at once, the others queued and run after a
- * restart when they never started; enrolment writing its files, refusing
- * damaged packages, and offboarding. No root needed.
+ * most COMMANDS_LONG_WORKERS long commands at once, the others queued and
+ * run after a restart when they never started; enrolment writing its
+ * files, refusing damaged packages, and offboarding. No root needed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -764,11 +764,13 @@ static bool journal_has_started(int64_t id)
     return yes;
 }
 
-/* Three slow scans at once: two run (started in the journal), the third
- * waits for a worker and is not started. After a stop and a restart the
- * two are answered "not run again" and the third, never started, runs. */
+/* One slow scan more than there are workers: COMMANDS_LONG_WORKERS run
+ * (started in the journal), the last waits for a worker and is not
+ * started. After a stop and a restart those that ran are answered "not run
+ * again" and the last, never started, runs. */
 static void long_commands_queue(void)
 {
+    const int first = 30, last = 30 + COMMANDS_LONG_WORKERS;
     struct agent_conf conf;
     char err[256], big[400], args[600];
     int started = 0;
@@ -780,20 +782,22 @@ static void long_commands_queue(void)
     CHECK(mock_start(&pki, "IP:127.0.0.1"));
     CHECK(make_conf(&conf, pki.ca_pem, mock->port, "127.0.0.1"));
     snprintf(args, sizeof(args), "{\"kind\":\"custom\",\"path\":\"%s\",\"cpu_budget\":0.01}", big);
-    for (int id = 30; id <= 32; id++)
+    for (int id = first; id <= last; id++)
         json_array_append_new(mock->commands,
                               json_pack("{s:i,s:s,s:o}", "id", id, "type", "scan", "args", json_loads(args, 0, NULL)));
     mock->redeliver = true;
     CHECK(start_channel(&conf, NULL));
     CHECK_INT(commands_start(&cmds, chan, dir, err, sizeof(err)), ==, 0);
-    for (int i = 0; i < 500 && started < 2; i++) {
-        started = journal_has_started(30) + journal_has_started(31);
-        if (started < 2)
+    for (int i = 0; i < 500 && started < COMMANDS_LONG_WORKERS; i++) {
+        started = 0;
+        for (int id = first; id < last; id++)
+            started += journal_has_started(id);
+        if (started < COMMANDS_LONG_WORKERS)
             usleep(20000);
     }
-    CHECK_INT(started, ==, 2);
-    usleep(800000); /* several polls hand all three out again */
-    CHECK(!journal_has_started(32));
+    CHECK_INT(started, ==, COMMANDS_LONG_WORKERS);
+    usleep(800000); /* several polls hand them all out again */
+    CHECK(!journal_has_started(last));
     pthread_mutex_lock(&mock->lock);
     CHECK_INT(mock->result_posts, ==, 0);
     pthread_mutex_unlock(&mock->lock);
@@ -801,10 +805,10 @@ static void long_commands_queue(void)
     cmds = NULL;
     channel_free(chan);
     chan = NULL;
-    CHECK(!journal_has_started(32)); /* dropped from the queue, never started */
+    CHECK(!journal_has_started(last)); /* dropped from the queue, never started */
     CHECK(start_channel(&conf, NULL));
     CHECK_INT(commands_start(&cmds, chan, dir, err, sizeof(err)), ==, 0);
-    for (int id = 30; id <= 31; id++) {
+    for (int id = first; id < last; id++) {
         char key[16];
         snprintf(key, sizeof(key), "%d", id);
         r = result_of(key, 20000);
@@ -812,9 +816,9 @@ static void long_commands_queue(void)
         CHECK(strstr(json_string_value(json_object_get(r, "error")), "not run again"));
         json_decref(r);
     }
-    for (int i = 0; i < 500 && !journal_has_started(32); i++)
+    for (int i = 0; i < 500 && !journal_has_started(last); i++)
         usleep(20000);
-    CHECK(journal_has_started(32)); /* it runs now */
+    CHECK(journal_has_started(last)); /* it runs now */
 }
 
 static void journal_survives(void)
