@@ -4,9 +4,12 @@
  * a small HTTPS server (libmicrohttpd) that answers the agent channel's
  * routes the way the real server does: batches decoded, checked and
  * acknowledged (duplicates counted, gaps counted), heartbeats kept,
- * commands handed out and their results kept, enrolment answered. Its
- * behaviour can be turned: fail the next N batches with 503, refuse
- * batches holding one seq with 400, hand commands out again and again.
+ * commands handed out and their results kept, enrolment answered; for
+ * live response, a command's streamed output (in order, by seq), the files
+ * uploaded for a command and a library of files to fetch. Its behaviour
+ * can be turned: fail the next N batches (or output requests) with 503,
+ * refuse batches holding one seq with 400, hand commands out again and
+ * again, ask one command to cancel, refuse files above a size (413).
  *
  * Header-only (static functions): included by the test files of
  * tests/agent/ that need it.
@@ -282,6 +285,25 @@ struct mock {
         uint64_t n;
     } actions[48];            /* stored records by ActionType */
     size_t nactions;
+    /* live response */
+    struct mock_output {
+        int64_t id;
+        char *buf;            /* the text, in seq order */
+        size_t len;
+        uint64_t next_seq;    /* the seq expected next */
+        unsigned chunks, repeats, gaps;
+    } outputs[16];
+    size_t noutputs;
+    int fail_output_next;     /* answer 503 to this many output requests */
+    int64_t cancel_id;        /* progress and output answers ask this command to cancel */
+    struct mock_blob {
+        char name[160];       /* files: the command id; library: the file's name */
+        char *buf;
+        size_t len;
+    } files[16], library[16];
+    size_t nfiles, nlibrary;
+    size_t max_file_bytes;    /* an upload above: 413 (0: no limit) */
+    int library_gets;
 };
 
 static struct mock *mock;
@@ -381,6 +403,171 @@ MOCK_FN enum MHD_Result on_events(struct mock *m, struct MHD_Connection *c, cons
     return reply(c, 200, answer);
 }
 
+/* POST .../output?seq=N: in order from 0; a repeated seq is acknowledged
+ * and ignored, a gap refused (409), as docs/live.md says. */
+MOCK_FN enum MHD_Result on_output(struct mock *m, struct MHD_Connection *c, const struct conn *k, int64_t id)
+{
+    const char *seqs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seq");
+    struct mock_output *o = NULL;
+    unsigned long long seq;
+    char answer[160], *end = NULL;
+    bool cancel;
+
+    if (!seqs || !*seqs || (seq = strtoull(seqs, &end, 10), *end))
+        return reply(c, 400, "{\"error\":{\"code\":400,\"message\":\"seq is missing\"}}");
+    pthread_mutex_lock(&m->lock);
+    if (m->fail_output_next > 0) {
+        m->fail_output_next--;
+        pthread_mutex_unlock(&m->lock);
+        return reply(c, 503, "{\"error\":{\"code\":503,\"message\":\"busy\"}}");
+    }
+    for (size_t i = 0; i < m->noutputs && !o; i++)
+        if (m->outputs[i].id == id)
+            o = &m->outputs[i];
+    if (!o && m->noutputs < sizeof(m->outputs) / sizeof(m->outputs[0])) {
+        o = &m->outputs[m->noutputs++];
+        memset(o, 0, sizeof(*o));
+        o->id = id;
+    }
+    if (!o || seq > o->next_seq) {
+        if (o)
+            o->gaps++;
+        pthread_mutex_unlock(&m->lock);
+        return reply(c, 409, "{\"error\":{\"code\":409,\"message\":\"a chunk is missing before this one\"}}");
+    }
+    if (seq < o->next_seq) {
+        o->repeats++;
+    } else {
+        o->buf = realloc(o->buf, o->len + k->len + 1);
+        if (k->len)
+            memcpy(o->buf + o->len, k->buf, k->len);
+        o->len += k->len;
+        o->buf[o->len] = '\0';
+        o->next_seq++;
+        o->chunks++;
+    }
+    cancel = m->cancel_id == id;
+    pthread_mutex_unlock(&m->lock);
+    snprintf(answer, sizeof(answer), "{\"id\":%lld,\"seq\":%llu,\"cancel\":%s}", (long long)id, seq,
+             cancel ? "true" : "false");
+    return reply(c, 200, answer);
+}
+
+/* POST .../file: the upload of a command, kept by its id. */
+MOCK_FN enum MHD_Result on_file(struct mock *m, struct MHD_Connection *c, const struct conn *k, const char *rest)
+{
+    char id[32], answer[256];
+    struct mock_blob *b = NULL;
+
+    snprintf(id, sizeof(id), "%.*s", (int)strcspn(rest, "/"), rest);
+    pthread_mutex_lock(&m->lock);
+    if (m->max_file_bytes && k->len > m->max_file_bytes) {
+        pthread_mutex_unlock(&m->lock);
+        snprintf(answer, sizeof(answer),
+                 "{\"error\":{\"code\":413,\"message\":\"a file is at most %zu bytes (max_getfile_bytes)\"}}",
+                 m->max_file_bytes);
+        return reply(c, 413, answer);
+    }
+    for (size_t i = 0; i < m->nfiles && !b; i++)
+        if (strcmp(m->files[i].name, id) == 0)
+            b = &m->files[i];
+    if (!b && m->nfiles < sizeof(m->files) / sizeof(m->files[0]))
+        b = &m->files[m->nfiles++];
+    if (b) {
+        free(b->buf);
+        snprintf(b->name, sizeof(b->name), "%s", id);
+        b->buf = malloc(k->len ? k->len : 1);
+        if (k->len)
+            memcpy(b->buf, k->buf, k->len);
+        b->len = k->len;
+    }
+    pthread_mutex_unlock(&m->lock);
+    snprintf(answer, sizeof(answer), "{\"id\":%s,\"size\":%zu}", id, k->len);
+    return reply(c, 200, answer);
+}
+
+/* GET /api/v1/agent/library/<name>?command=<id>: the library's bytes. */
+MOCK_FN enum MHD_Result on_library(struct mock *m, struct MHD_Connection *c, const char *name)
+{
+    const char *command = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "command");
+    struct MHD_Response *r = NULL;
+    enum MHD_Result ret;
+
+    if (!command || !*command)
+        return reply(c, 400, "{\"error\":{\"code\":400,\"message\":\"command is missing\"}}");
+    pthread_mutex_lock(&m->lock);
+    m->library_gets++;
+    for (size_t i = 0; i < m->nlibrary && !r; i++)
+        if (strcmp(m->library[i].name, name) == 0)
+            r = MHD_create_response_from_buffer(m->library[i].len, m->library[i].buf, MHD_RESPMEM_MUST_COPY);
+    pthread_mutex_unlock(&m->lock);
+    if (!r)
+        return reply(c, 404, "{\"error\":{\"code\":404,\"message\":\"the library has no such file\"}}");
+    MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+    ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Adds a file to the mock's library. */
+MOCK_FN void mock_library_put(struct mock *m, const char *name, const void *data, size_t len)
+{
+    struct mock_blob *b;
+
+    pthread_mutex_lock(&m->lock);
+    if (m->nlibrary < sizeof(m->library) / sizeof(m->library[0])) {
+        b = &m->library[m->nlibrary++];
+        snprintf(b->name, sizeof(b->name), "%s", name);
+        b->buf = malloc(len ? len : 1);
+        if (len)
+            memcpy(b->buf, data, len);
+        b->len = len;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* A copy of the streamed output of command id (NULL when none arrived);
+ * *len its length, *chunks the chunks taken (may be NULL). */
+MOCK_FN char *mock_output_of(struct mock *m, int64_t id, size_t *len, unsigned *chunks)
+{
+    char *copy = NULL;
+
+    *len = 0;
+    if (chunks)
+        *chunks = 0;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->noutputs; i++)
+        if (m->outputs[i].id == id) {
+            copy = malloc(m->outputs[i].len + 1);
+            memcpy(copy, m->outputs[i].buf ? m->outputs[i].buf : "", m->outputs[i].len);
+            copy[m->outputs[i].len] = '\0';
+            *len = m->outputs[i].len;
+            if (chunks)
+                *chunks = m->outputs[i].chunks;
+        }
+    pthread_mutex_unlock(&m->lock);
+    return copy;
+}
+
+/* A copy of the file uploaded for command id (NULL when none). */
+MOCK_FN char *mock_file_of(struct mock *m, int64_t id, size_t *len)
+{
+    char key[32], *copy = NULL;
+
+    snprintf(key, sizeof(key), "%lld", (long long)id);
+    *len = 0;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (strcmp(m->files[i].name, key) == 0) {
+            copy = malloc(m->files[i].len + 1);
+            memcpy(copy, m->files[i].buf, m->files[i].len);
+            copy[m->files[i].len] = '\0';
+            *len = m->files[i].len;
+        }
+    pthread_mutex_unlock(&m->lock);
+    return copy;
+}
+
 MOCK_FN enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload_data, size_t *upload_data_size,
                                void **con_cls)
@@ -392,6 +579,17 @@ MOCK_FN enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char 
 
     (void)version;
     if (!k) {
+        const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        size_t flen = strlen(url);
+        /* an upload above the limit is refused before its body, as the server does */
+        if (flen > 5 && strcmp(url + flen - 5, "/file") == 0 && m->max_file_bytes && clen &&
+            strtoull(clen, NULL, 10) > m->max_file_bytes) {
+            char answer[200];
+            snprintf(answer, sizeof(answer),
+                     "{\"error\":{\"code\":413,\"message\":\"a file is at most %zu bytes (max_getfile_bytes)\"}}",
+                     m->max_file_bytes);
+            return reply(c, 413, answer);
+        }
         k = calloc(1, sizeof(*k));
         *con_cls = k;
         return MHD_YES;
@@ -458,11 +656,21 @@ MOCK_FN enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char 
     if (strncmp(url, "/api/v1/agent/commands/", 23) == 0 && strcmp(method, "POST") == 0 &&
         strlen(url) > 9 && strcmp(url + strlen(url) - 9, "/progress") == 0) {
         /* progress of a running command (the agent posts "started" first) */
+        bool cancel;
         pthread_mutex_lock(&m->lock);
         m->progress_posts++;
+        cancel = m->cancel_id && m->cancel_id == strtoll(url + 23, NULL, 10);
         pthread_mutex_unlock(&m->lock);
-        return reply(c, 200, "{\"cancel\":false}");
+        return reply(c, 200, cancel ? "{\"cancel\":true}" : "{\"cancel\":false}");
     }
+    if (strncmp(url, "/api/v1/agent/commands/", 23) == 0 && strcmp(method, "POST") == 0 &&
+        strlen(url) > 7 && strcmp(url + strlen(url) - 7, "/output") == 0)
+        return on_output(m, c, k, strtoll(url + 23, NULL, 10));
+    if (strncmp(url, "/api/v1/agent/commands/", 23) == 0 && strcmp(method, "POST") == 0 &&
+        strlen(url) > 5 && strcmp(url + strlen(url) - 5, "/file") == 0)
+        return on_file(m, c, k, url + 23);
+    if (strncmp(url, "/api/v1/agent/library/", 22) == 0 && strcmp(method, "GET") == 0)
+        return on_library(m, c, url + 22);
     if (strncmp(url, "/api/v1/agent/commands/", 23) == 0 && strcmp(method, "POST") == 0) {
         char id[32];
         snprintf(id, sizeof(id), "%.*s", (int)strcspn(url + 23, "/"), url + 23);
@@ -531,6 +739,12 @@ MOCK_FN void mock_stop(void)
     json_decref(mock->heartbeat);
     json_decref(mock->results);
     json_decref(mock->enroll_request);
+    for (size_t i = 0; i < mock->noutputs; i++)
+        free(mock->outputs[i].buf);
+    for (size_t i = 0; i < mock->nfiles; i++)
+        free(mock->files[i].buf);
+    for (size_t i = 0; i < mock->nlibrary; i++)
+        free(mock->library[i].buf);
     pthread_mutex_destroy(&mock->lock);
     free(mock);
     mock = NULL;
