@@ -35,6 +35,7 @@
 #include "agent/event_encode.h"
 #include "agent/heartbeat.h"
 #include "agent/isolation.h"
+#include "agent/live.h"
 #include "agent/logon.h"
 #include "agent/logsource.h"
 #include "agent/output.h"
@@ -326,6 +327,7 @@ static int start_channel(struct agent *a, char *err, size_t errlen)
         e = heartbeat_start(&a->heartbeat, a->chan, a->spool, err, errlen);
     remfs_set_state_dir(a->opt->state_dir); /* quarantine and backups live there */
     collect_set_channel(a->chan);           /* the investigation package is uploaded over it */
+    live_set_channel(a->chan);              /* live response's getfile, putfile and run use it */
     if (!e)
         e = commands_start(&a->commands, a->chan, a->opt->state_dir, err, errlen);
     return e;
