@@ -24,7 +24,8 @@
  * (NUL-terminated, malloc'd, the caller frees). With nofollow a final
  * symlink is refused; what is not a regular file is refused (-EINVAL).
  * *trunc (may be NULL) says whether bytes were left unread. Returns 0 or
- * -errno; on error *out is NULL. */
+ * -errno; on error *out is NULL. The file's access time is left as it was
+ * (O_NOATIME) where the caller may do that (root, or the file's owner). */
 int hostinv_read_file(const char *path, size_t max, bool nofollow, char **out, size_t *len, bool *trunc);
 
 /* ------------------------------------------------------------ processes */

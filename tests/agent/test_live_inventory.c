@@ -272,11 +272,19 @@ static void autostart_every_kind(void)
     struct utsname u;
     time_t t = (time_t)0x01b2c3d4 * 60;
     struct tm tm;
+    struct timespec old_times[2] = {{1500000002, 0}, {1600000001, 0}};
+    char preload[PATH_MAX];
+    struct stat st;
 
     snprintf(tree, sizeof(tree), "/tmp/yamori-autostart.XXXXXX");
     CHECK(mkdtemp(tree) != NULL);
     CHECK(plant_tree(tree) == 0);
+    /* reading leaves the files' access times alone */
+    snprintf(preload, sizeof(preload), "%s/etc/ld.so.preload", tree);
+    CHECK(utimensat(AT_FDCWD, preload, old_times, 0) == 0);
     CHECK_MSG(autostart_list(&v, &n, tree, err, sizeof(err)) == 0, "%s", err);
+    CHECK(stat(preload, &st) == 0);
+    CHECK_MSG(st.st_atim.tv_sec == old_times[0].tv_sec, "listing changed the access time of %s", preload);
 
     /* cron */
     ENTRY(v, n, "crontab:5", "cron", "root", "17 * * * *", "cd / && run-parts --report /etc/cron.hourly",
