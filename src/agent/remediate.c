@@ -27,6 +27,7 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "agent/autostart.h"
 #include "agent/commands.h"
 #include "common/log.h"
 
@@ -976,6 +977,75 @@ static void write_result(struct jsonw *out, const struct remediate_result *r, co
     jsonw_object_end(out);
 }
 
+/* remove_persistence {"entry": id, "scheduled": bool}: the autostart
+ * entry the live commands `scheduledtasks` and `persistence` list under
+ * that id (autostart.h), looked up again now, removed with its own
+ * remove_* arguments; the output also says which entry it was. */
+static int remove_entry(const struct command *cmd, struct jsonw *out, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"entry", "scheduled", NULL};
+    struct autostart_entry *v = NULL;
+    const struct autostart_entry *en;
+    struct remediate_result r;
+    json_t *sched = json_object_get(cmd->args, "scheduled");
+    char backups[PATH_MAX], action[64];
+    const char *id;
+    size_t n = 0;
+    int e;
+
+    if ((e = remfs_args_only(cmd->args, allowed, err, errlen)) != 0 ||
+        (e = remfs_arg_str(cmd->args, "entry", true, 255, &id, err, errlen)) != 0)
+        return e;
+    if (sched && !json_is_boolean(sched)) {
+        snprintf(err, errlen, "remove_persistence: scheduled must be true or false");
+        return -EINVAL;
+    }
+    e = autostart_list(&v, &n, "", err, errlen);
+    if (e)
+        return e;
+    en = autostart_find(v, n, id);
+    if (!en) {
+        snprintf(err, errlen, "no autostart entry '%s' on this machine (`persistence` lists them)", id);
+        e = -ENOENT;
+    } else if (json_is_true(sched) && !en->scheduled) {
+        snprintf(err, errlen, "'%s' is a %s entry in %s, not a scheduled task (use `remediate persistence %s`)", id,
+                 en->category, en->source, id);
+        e = -EINVAL;
+    } else if (!en->remove_kind) {
+        snprintf(err, errlen, "'%s' (a %s entry in %s) cannot be removed by remediation; edit %s by hand", id,
+                 en->category, en->source, en->source);
+        e = -EOPNOTSUPP;
+    }
+    if (e)
+        goto out;
+    backups_path(backups, sizeof(backups));
+    snprintf(action, sizeof(action), "command %lld", (long long)cmd->id);
+    e = remediate_remove(backups, en->remove_kind, en->remove_path, en->remove_match, action, &r, err, errlen);
+    if (e)
+        goto out;
+    jsonw_object_begin(out);
+    jsonw_kv_str(out, "backup_id", r.backup_id);
+    jsonw_key(out, "removed");
+    jsonw_array_begin(out);
+    for (size_t i = 0; i < r.nitems; i++)
+        jsonw_str(out, r.items[i]);
+    jsonw_array_end(out);
+    jsonw_key(out, "entry");
+    jsonw_object_begin(out);
+    jsonw_kv_str(out, "id", en->id);
+    jsonw_kv_str(out, "category", en->category);
+    jsonw_kv_str(out, "source", en->source);
+    if (en->command)
+        jsonw_kv_str(out, "command", en->command);
+    jsonw_kv_str(out, "kind", en->remove_kind);
+    jsonw_object_end(out);
+    jsonw_object_end(out);
+    remediate_result_free(&r);
+out:
+    autostart_free(v, n);
+    return e;
+}
+
 int remediate_cmd_remove(const struct command *cmd, struct jsonw *out, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"kind", "path", "match", NULL};
@@ -984,6 +1054,8 @@ int remediate_cmd_remove(const struct command *cmd, struct jsonw *out, char *err
     char backups[PATH_MAX], action[64];
     int e;
 
+    if (json_object_get(cmd->args, "entry"))
+        return remove_entry(cmd, out, err, errlen);
     if ((e = remfs_args_only(cmd->args, allowed, err, errlen)) != 0 ||
         (e = remfs_arg_str(cmd->args, "kind", true, 64, &kind, err, errlen)) != 0 ||
         (e = remfs_arg_str(cmd->args, "path", false, PATH_MAX - 1, &path, err, errlen)) != 0 ||

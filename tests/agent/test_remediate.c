@@ -655,6 +655,59 @@ static void fingerprints(void)
     CHECK(remediate_key_fingerprint("ssh-ed25519 !!!!", 16, fp, sizeof(fp)) == -EINVAL);
 }
 
+/* remove_persistence by an autostart entry id (what live response's
+ * `remediate scheduledtask awsd` sends): the entry is looked up again on
+ * the machine, exactly it goes, the output names it, and the undo gives the
+ * file back; a scheduled-task removal of an entry that is not one, and an
+ * unknown id, change nothing. */
+static void body_by_entry(void)
+{
+    static const char *const watch[] = {"/etc/cron.d/yamori-entry-awsd", NULL};
+    struct snap before, after, preload_before, preload_after;
+    char err[1024], id[64];
+    json_t *out, *a, *entry;
+    const char *why;
+
+    CHECK(plant("/etc/cron.d/yamori-entry-awsd", "@reboot root /usr/lib/runtime\n", 0644, 0) == 0);
+    CHECK(plant("/etc/ld.so.preload", "/usr/lib/yamori-entry-hook.so\n", 0644, 0) == 0);
+    take(watch[0], &before);
+    take("/etc/ld.so.preload", &preload_before);
+
+    out = run("remove_persistence", json_pack("{s:s,s:b}", "entry", "ld.so.preload:1", "scheduled", 1), err,
+              sizeof(err));
+    CHECK_MSG(!out && strstr(err, "not a scheduled task"), "a preload line as a scheduled task: %s", err);
+    out = run("remove_persistence", json_pack("{s:s}", "entry", "yamori-no-such-entry"), err, sizeof(err));
+    CHECK_MSG(!out && strstr(err, "no autostart entry"), "an unknown id: %s", err);
+    out = run("remove_persistence", json_pack("{s:s,s:s}", "entry", "x", "kind", "cron_file"), err, sizeof(err));
+    CHECK_MSG(!out, "an entry with a kind was accepted");
+    take("/etc/ld.so.preload", &preload_after);
+    CHECK_MSG(!differs(&preload_before, &preload_after), "a refused removal changed /etc/ld.so.preload");
+
+    out = run("remove_persistence", json_pack("{s:s,s:b}", "entry", "yamori-entry-awsd", "scheduled", 1), err,
+              sizeof(err));
+    CHECK_MSG(out, "remove by entry: %s", err);
+    entry = json_object_get(out, "entry");
+    CHECK_STR(json_string_value(json_object_get(entry, "category")), "cron");
+    CHECK_STR(json_string_value(json_object_get(entry, "source")), "/etc/cron.d/yamori-entry-awsd");
+    CHECK_STR(json_string_value(json_object_get(entry, "kind")), "cron_file");
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(out, "backup_id")));
+    json_decref(out);
+    take(watch[0], &after);
+    CHECK_MSG(!after.exists, "the cron file is still there");
+    a = json_pack("{s:s}", "backup_id", id);
+    out = run("restore_persistence", a, err, sizeof(err));
+    CHECK_MSG(out, "undo: %s", err);
+    json_decref(out);
+    take(watch[0], &after);
+    why = differs(&before, &after);
+    CHECK_MSG(!why, "after undo: %s", why);
+}
+
+static void by_entry(void)
+{
+    sandboxed(body_by_entry);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
@@ -663,6 +716,7 @@ int main(int argc, char **argv)
         {"undo_refused_over_a_changed_file", changed_since},
         {"hostile_arguments_change_nothing", hostile},
         {"scenario_attack_remediated_and_undone", scenario},
+        {"removed_by_entry_id_and_undone", by_entry},
         {NULL, NULL},
     };
     return check_main("agent/remediate", cases, argc, argv);
