@@ -339,8 +339,9 @@ static char *segment_target(const struct ctx *c, const char *s, int depth)
     else
         prog = lookup_path(c, w); /* NULL when not installed: an interpreter's script still counts */
     if (is_interpreter(base_of(w))) {
-        char w0[64];
-        snprintf(w0, sizeof(w0), "%s", base_of(w));
+        char w0[64] = "";
+        if (strlen(base_of(w)) < sizeof(w0))
+            memcpy(w0, base_of(w), strlen(base_of(w)) + 1);
         /* sh -c 'CMD' runs CMD; sh SCRIPT (or python SCRIPT) runs SCRIPT */
         while (next_word(&s, w, sizeof(w))) {
             if (strcmp(w, "-c") == 0 && is_shell(w0)) {
