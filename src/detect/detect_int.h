@@ -203,6 +203,8 @@ struct tindex;                 /* tindex.h */
 
 struct findex {
     uint32_t field;            /* field id or FIELD_ANY */
+    bool mapped;               /* the class maps or derives it (else an unset
+                                * field is absent unless a lookup is set) */
     struct tindex *ix;
 };
 
@@ -291,6 +293,7 @@ struct evval {
 };
 
 struct scratch_block;
+
 
 /* Field names seen by this event object, in a small direct-mapped cache
  * keyed by their first and last bytes: an event source uses the same few

@@ -1240,6 +1240,7 @@ static int build_class_index(struct detect_engine *eng, struct dclass *c,
         eng->indexed_rules++;
         kdnf_bits(d, bits);
         need->n = (uint8_t)d->n;
+        need->alt[0] = 0xff;   /* never true (no term): no key ever sets it */
         for (uint32_t t = 0; t < d->n; t++) {
             need->alt[t] = 0;
             for (uint32_t j = 0; j < d->t[t].n; j++) {
@@ -1301,6 +1302,8 @@ static int build_class_index(struct detect_engine *eng, struct dclass *c,
         if ((rc = shared_index(eng, cache, &buckets[b], &ix)) < 0)
             goto cleanup;
         c->fidx[c->nfidx].field = buckets[b].field;
+        c->fidx[c->nfidx].mapped = buckets[b].field != FIELD_ANY && c->alias &&
+                                   c->alias[buckets[b].field] != -1;
         c->fidx[c->nfidx].ix = ix;
         c->nfidx++;
     }

@@ -246,20 +246,28 @@ int detect_event_set(struct detect_event *ev, const char *name, size_t nlen, con
     return push_val(ev, id, name, nlen, value ? value : "", vlen);
 }
 
+/* Flat events keep every value in a list too (keywords search them all). */
+__attribute__((noinline)) static int set_id_listed(struct detect_event *ev, int id,
+                                                   const char *value, size_t vlen)
+{
+    const char *name = detect_strtab_name(&ev->eng->fields, (uint32_t)id);
+    return push_val(ev, id, name, strlen(name), value ? value : "", vlen);
+}
+
+/* Called for every field of every event: the Yamori path is four stores
+ * (the list of flat events is kept out of line). */
 int detect_event_set_id(struct detect_event *ev, int id, const char *value, size_t vlen)
 {
     if (!ev || id < 0 || (uint32_t)id >= ev->nslots || (!value && vlen) || vlen > UINT32_MAX)
         return -EINVAL;
-    if (ev->eng->ntext) {
-        struct slot *s = &ev->slots[id];
-        s->p = value ? value : "";
-        s->len = (uint32_t)vlen;
-        s->gen = ev->gen;
-        s->present = 1;
-        return 0;
-    }
-    const char *name = detect_strtab_name(&ev->eng->fields, (uint32_t)id);
-    return push_val(ev, id, name, strlen(name), value ? value : "", vlen);
+    if (!ev->eng->ntext)
+        return set_id_listed(ev, id, value, vlen);
+    struct slot *s = &ev->slots[id];
+    s->p = value ? value : "";
+    s->len = (uint32_t)vlen;
+    s->gen = ev->gen;
+    s->present = 1;
+    return 0;
 }
 
 void detect_event_set_time(struct detect_event *ev, int64_t unix_ns)

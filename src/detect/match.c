@@ -389,10 +389,16 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
             for (uint32_t k = 0; k < ev->nvals; k++)
                 tindex_scan(fx->ix, ev->vals[k].v, ev->vals[k].vlen, &hs);
         } else {
+            /* event_get, with the class's mapping known at compile time */
+            const struct slot *sl = &ev->slots[fx->field];
             const char *v;
             size_t n;
-            if (event_get(ev, fx->field, &v, &n))
+            if (sl->gen == ev->gen) {
+                if (sl->present)
+                    tindex_scan(fx->ix, sl->p, sl->len, &hs);
+            } else if ((fx->mapped || ev->lookup) && detect_event_resolve(ev, fx->field, &v, &n)) {
                 tindex_scan(fx->ix, v, n, &hs);
+            }
         }
     }
     for (uint32_t i = 0; i < c->nabsent; i++) {
@@ -407,9 +413,9 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
         uint32_t r = hs.cand[i];
         uint8_t m = hs.mask[r];
         const struct kneed *kn = &c->need[r];
-        bool ok = false;
-        for (uint32_t a = 0; a < kn->n; a++)
-            ok |= (m & kn->alt[a]) == kn->alt[a];
+        bool ok = (m & kn->alt[0]) == kn->alt[0];   /* a rule hit has an alternative */
+        for (uint32_t a = 1; !ok && a < kn->n; a++)
+            ok = (m & kn->alt[a]) == kn->alt[a];
         if (ok)
             hs.cand[nc++] = r;
     }
