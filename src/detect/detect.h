@@ -241,6 +241,9 @@ struct detect_event_stats {
     uint64_t matches;          /* single-event matches */
     uint64_t regex_limit_hits; /* regex evaluations stopped by a PCRE2 limit
                                 * (counted as no match) */
+    uint64_t scans;            /* values looked up in a literal index */
+    uint64_t scans_remembered; /* of those, answered from the event object's
+                                * memo of values it saw before */
 };
 void detect_event_stats(const struct detect_event *ev, struct detect_event_stats *out);
 

@@ -205,6 +205,7 @@ struct findex {
     uint32_t field;            /* field id or FIELD_ANY */
     bool mapped;               /* the class maps or derives it (else an unset
                                 * field is absent unless a lookup is set) */
+    bool memo;                 /* scans walk: remember them per value */
     struct tindex *ix;
 };
 
@@ -294,6 +295,25 @@ struct evval {
 
 struct scratch_block;
 
+/* The keys a scan of a literal index found in a value, remembered per
+ * event object: the same few values (a parent's path, a user, a working
+ * directory) come back event after event, and a lookup here costs a hash
+ * and a compare where the scan walks the value. Two ways per set, by the
+ * hash of (index, value); short values with few keys only; a value is
+ * kept the second time it is seen. */
+#define SCAN_MEMO_SLOTS 1024
+#define SCAN_MEMO_BYTES 56
+#define SCAN_MEMO_KEYS  32
+#define SCAN_MEMO_SEEN  1024
+
+struct scan_memo {
+    const struct tindex *ix;   /* NULL: empty */
+    uint64_t hash;
+    uint64_t used;             /* events counter at the last use */
+    uint32_t len, nkeys;
+    uint32_t keys[SCAN_MEMO_KEYS];
+    char value[SCAN_MEMO_BYTES];
+};
 
 /* Field names seen by this event object, in a small direct-mapped cache
  * keyed by their first and last bytes: an event source uses the same few
@@ -324,6 +344,8 @@ struct detect_event {
     const struct dclass *cls;
     void *json;                      /* json_t * from detect_event_set_json */
     /* candidates */
+    struct scan_memo *memo;          /* SCAN_MEMO_SLOTS */
+    uint64_t *memo_seen;             /* SCAN_MEMO_SEEN hashes of values seen once */
     uint32_t *stamp;
     uint8_t *mask;                   /* key sets hit, per rule (tindex.h) */
     uint32_t *cand;

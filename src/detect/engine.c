@@ -1304,6 +1304,7 @@ static int build_class_index(struct detect_engine *eng, struct dclass *c,
         c->fidx[c->nfidx].field = buckets[b].field;
         c->fidx[c->nfidx].mapped = buckets[b].field != FIELD_ANY && c->alias &&
                                    c->alias[buckets[b].field] != -1;
+        c->fidx[c->nfidx].memo = tindex_walks(ix);
         c->fidx[c->nfidx].ix = ix;
         c->nfidx++;
     }

@@ -73,10 +73,13 @@ struct detect_event *detect_event_new(const struct detect_engine *eng, char *err
     ev->stamp = calloc(eng->nrules ? eng->nrules : 1, sizeof(*ev->stamp));
     ev->cand = calloc(eng->nrules ? eng->nrules : 1, sizeof(*ev->cand));
     ev->mask = calloc(eng->nrules ? eng->nrules : 1, sizeof(*ev->mask));
+    ev->memo = calloc(SCAN_MEMO_SLOTS, sizeof(*ev->memo));
+    ev->memo_seen = calloc(SCAN_MEMO_SEEN, sizeof(*ev->memo_seen));
     ev->pred = malloc(sizeof(*ev->pred) * EVENT_NAME_CACHE);
     ev->md = pcre2_match_data_create(1, NULL);
     ev->mctx = pcre2_match_context_create(NULL);
-    if (!ev->slots || !ev->stamp || !ev->mask || !ev->cand || !ev->pred || !ev->md || !ev->mctx)
+    if (!ev->slots || !ev->stamp || !ev->mask || !ev->memo || !ev->memo_seen || !ev->cand || !ev->pred || !ev->md ||
+        !ev->mctx)
         goto nomem;
     for (uint32_t i = 0; i < EVENT_NAME_CACHE; i++)
         ev->pred[i].id = -2;
@@ -109,6 +112,8 @@ void detect_event_free(struct detect_event *ev)
     free(ev->pred);
     free(ev->stamp);
     free(ev->mask);
+    free(ev->memo);
+    free(ev->memo_seen);
     free(ev->cand);
     free(ev->evidence);
     pcre2_match_data_free(ev->md);

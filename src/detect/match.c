@@ -328,6 +328,54 @@ bool detect_eval_rule(struct detect_event *ev, const struct rule *r, bool explai
 
 /* ------------------------------------------------------------ detect_match */
 
+/* Scans one value with a field's index, through the event's memo of
+ * earlier scans (detect_int.h): the keys are the same either way. */
+static void scan_value(struct detect_event *ev, const struct findex *fx, const char *v, size_t n,
+                       struct hitset *hs)
+{
+    ev->stats.scans++;
+    if (!fx->memo || n > SCAN_MEMO_BYTES) {
+        tindex_scan(fx->ix, v, n, hs);
+        return;
+    }
+    uint64_t h = (detect_strtab_hash(v, n) ^ (uintptr_t)fx->ix) * 0x9e3779b97f4a7c15ull;
+    struct scan_memo *m = &ev->memo[(h >> 40) & (SCAN_MEMO_SLOTS - 2)];   /* two ways */
+    for (int w = 0; w < 2; w++)
+        if (m[w].ix == fx->ix && m[w].hash == h && m[w].len == n &&
+            memcmp(m[w].value, v, n) == 0) {
+            for (uint32_t i = 0; i < m[w].nkeys; i++)
+                hitset_add(hs, m[w].keys[i]);
+            m[w].used = ev->stats.events;
+            ev->stats.scans_remembered++;
+            return;
+        }
+    /* a value seen once is only noted: one-off values (most command
+     * lines) would push out the ones that come back */
+    uint64_t *seen = &ev->memo_seen[(h >> 20) & (SCAN_MEMO_SEEN - 1)];
+    if (*seen != h) {
+        *seen = h;
+        tindex_scan(fx->ix, v, n, hs);
+        return;
+    }
+    uint32_t keys[SCAN_MEMO_KEYS];
+    hs->rec = keys;
+    hs->nrec = 0;
+    hs->caprec = SCAN_MEMO_KEYS;
+    tindex_scan(fx->ix, v, n, hs);
+    hs->rec = NULL;
+    if (hs->nrec > SCAN_MEMO_KEYS)
+        return;   /* too many to keep */
+    if (m[1].used < m[0].used)
+        m++;      /* the way used less recently */
+    m->ix = fx->ix;
+    m->hash = h;
+    m->len = (uint32_t)n;
+    m->nkeys = hs->nrec;
+    m->used = ev->stats.events;
+    memcpy(m->keys, keys, sizeof(uint32_t) * hs->nrec);
+    memcpy(m->value, v, n);
+}
+
 static void sort_u32(uint32_t *a, uint32_t n)
 {
     for (uint32_t i = 1; i < n; i++) {
@@ -381,6 +429,7 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
     hs.cand = ev->cand;
     hs.n = 0;
     hs.cur = ev->cur_stamp;
+    hs.rec = NULL;
     for (uint32_t i = 0; i < c->nalways; i++)
         hitset_add(&hs, TKEY(c->always[i], 0));
     for (uint32_t i = 0; i < c->nfidx; i++) {
@@ -395,9 +444,9 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
             size_t n;
             if (sl->gen == ev->gen) {
                 if (sl->present)
-                    tindex_scan(fx->ix, sl->p, sl->len, &hs);
+                    scan_value(ev, fx, sl->p, sl->len, &hs);
             } else if ((fx->mapped || ev->lookup) && detect_event_resolve(ev, fx->field, &v, &n)) {
-                tindex_scan(fx->ix, v, n, &hs);
+                scan_value(ev, fx, v, n, &hs);
             }
         }
     }

@@ -873,6 +873,11 @@ void tindex_scan(const struct tindex *ix, const char *value, size_t n, struct hi
         scan_short(ix->sub, v, n, hs);
 }
 
+bool tindex_walks(const struct tindex *ix)
+{
+    return ix->pre || ix->suf || ix->anch || ix->sub;
+}
+
 size_t tindex_bytes(const struct tindex *ix)
 {
     return ix ? ix->bytes : 0;

@@ -24,6 +24,7 @@
 #ifndef YAMORI_DETECT_TINDEX_H
 #define YAMORI_DETECT_TINDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ struct hitset {
     uint32_t *cand;    /* rules hit this event, in the order of first hit */
     uint32_t n;
     uint32_t cur;
+    uint32_t *rec;     /* when set: the keys added are also listed here */
+    uint32_t nrec, caprec;   /* (nrec counts past caprec) */
 };
 
 static inline void hitset_add(struct hitset *h, uint32_t key)
@@ -47,6 +50,11 @@ static inline void hitset_add(struct hitset *h, uint32_t key)
         h->cand[h->n++] = rule;
     }
     h->mask[rule] |= (uint8_t)(1u << (key & 7));
+    if (h->rec) {
+        if (h->nrec < h->caprec)
+            h->rec[h->nrec] = key;
+        h->nrec++;
+    }
 }
 
 struct tindex_entry {
@@ -64,6 +72,10 @@ int tindex_build(const struct tindex_entry *e, size_t n, struct tindex **out);
 
 /* Adds to hs every key with a literal found in v[0..n). */
 void tindex_scan(const struct tindex *ix, const char *v, size_t n, struct hitset *hs);
+
+/* True when a scan does more than look the whole value up in a hash (a
+ * trie walk or a pass over the bytes): worth remembering per value. */
+bool tindex_walks(const struct tindex *ix);
 
 /* Memory used, in bytes. */
 size_t tindex_bytes(const struct tindex *ix);

@@ -487,6 +487,51 @@ static void and_needs_every_literal(void)
     detect_engine_free(eng);
 }
 
+/* The event object remembers what an index found in a value it saw
+ * before: the answer is the same as a fresh scan, per index (the same
+ * value in another field goes through that field's index). */
+static void memo_answers_as_a_scan(void)
+{
+    static const char rules[] =
+        "title: Tool\nlogsource: {product: linux, category: process_creation}\n"
+        "detection:\n    s:\n        Image|endswith: /curl\n    condition: s\n---\n"
+        "title: Parent\nlogsource: {product: linux, category: process_creation}\n"
+        "detection:\n    s:\n        ParentImage|endswith: /curl\n    condition: s\n";
+    static const char tool[] =
+        "{\"EventType\":\"process\",\"ActionType\":\"ProcessCreated\","
+        "\"FolderPath\":\"/usr/bin/curl\",\"InitiatingProcessFolderPath\":\"/usr/bin/bash\"}";
+    static const char parent[] =
+        "{\"EventType\":\"process\",\"ActionType\":\"ProcessCreated\","
+        "\"FolderPath\":\"/usr/bin/bash\",\"InitiatingProcessFolderPath\":\"/usr/bin/curl\"}";
+    struct t_diag dg;
+    struct detect_event_stats st;
+    struct t_hits h;
+    char err[256];
+
+    memset(&dg, 0, sizeof(dg));
+    struct detect_engine *eng = t_engine(DETECT_SCHEMA_YAMORI, rules, &dg, NULL);
+    CHECK(eng);
+    struct detect_event *ev = detect_event_new(eng, err, sizeof(err));
+    CHECK_MSG(ev, "%s", err);
+    for (int round = 0; round < 4; round++) {
+        for (int k = 0; k < 2; k++) {
+            const char *json = k ? parent : tool;
+            memset(&h, 0, sizeof(h));
+            detect_event_clear(ev);
+            CHECK(detect_event_set_json(ev, json, strlen(json), err, sizeof(err)) == 0);
+            CHECK_INT(detect_match(ev, NULL, t_on_match, &h), ==, 1);
+            CHECK(t_hit(&h, k ? "Parent" : "Tool"));
+        }
+    }
+    detect_event_stats(ev, &st);
+    /* the memo answered some of them */
+    CHECK_MSG(st.scans_remembered > 0, "%llu of %llu scans remembered",
+              (unsigned long long)st.scans_remembered, (unsigned long long)st.scans);
+    CHECK(st.scans_remembered < st.scans);
+    detect_event_free(ev);
+    detect_engine_free(eng);
+}
+
 /* A selection `Field: null` keys its rule on the field's absence: the
  * rule is tried where the field is absent or empty, and only there. */
 static void absent_field_is_a_key(void)
@@ -521,6 +566,7 @@ int main(int argc, char **argv)
         {"corpus_rules_agree", corpus_rules_agree},
         {"pack_rules_agree", pack_rules_agree},
         {"and_needs_every_literal", and_needs_every_literal},
+        {"memo_answers_as_a_scan", memo_answers_as_a_scan},
         {"absent_field_is_a_key", absent_field_is_a_key},
         {NULL, NULL},
     };
