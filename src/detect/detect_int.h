@@ -238,6 +238,11 @@ struct dclass {
     struct kneed *need;        /* per rule: the key sets it needs hit */
     struct findex *fidx;
     uint32_t nfidx;
+    uint64_t *ixbits;          /* fields with an index read from their slot
+                                * (bit per id; not mapped, not FIELD_ANY) */
+    uint16_t *fidx_of;         /* per such field id: its fidx entry */
+    uint32_t *fidx_other;      /* the other fidx entries (mapped, FIELD_ANY) */
+    uint32_t nfidx_other;
     struct absent_trig {       /* rules that need a field absent or empty */
         uint32_t field, key;   /* key: TKEY(rule, set), tindex.h */
     } *absent;
@@ -332,6 +337,7 @@ struct detect_event {
     const struct detect_engine *eng;
     struct slot *slots;
     uint32_t nslots;
+    uint64_t *setbits;               /* fields the caller set (bit per id) */
     uint32_t gen;
     struct evval *vals;
     uint32_t nvals, capvals;
@@ -347,7 +353,7 @@ struct detect_event {
     struct scan_memo *memo;          /* SCAN_MEMO_SLOTS */
     uint64_t *memo_seen;             /* SCAN_MEMO_SEEN hashes of values seen once */
     uint32_t *stamp;
-    uint8_t *mask;                   /* key sets hit, per rule (tindex.h) */
+    uint16_t *mask;                  /* key sets hit, per rule (tindex.h) */
     uint32_t *cand;
     uint32_t ncand, cur_stamp;
     /* evidence of the match being reported */

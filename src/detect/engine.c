@@ -1247,7 +1247,7 @@ static int build_class_index(struct detect_engine *eng, struct dclass *c,
                 const struct tset *s = &d->t[t].s[j];
                 if (bits[t][j] < 0 || (j > 0 && !set_is_cheap(c, scanned, nf, s)))
                     continue;
-                uint32_t key = TKEY(ri, bits[t][j]);
+                uint32_t key = TKEY(ri, bits[t][j], j == 0);
                 need->alt[t] |= (uint8_t)(1u << bits[t][j]);
                 for (uint32_t k = 0; k < s->n; k++) {
                     uint32_t field = s->t[k].field;
@@ -1293,7 +1293,10 @@ static int build_class_index(struct detect_engine *eng, struct dclass *c,
         }
     }
     c->fidx = detect_arena_alloc(&eng->arena, sizeof(*c->fidx) * (nb ? nb : 1));
-    if (!c->fidx) {
+    c->ixbits = detect_arena_alloc(&eng->arena, sizeof(uint64_t) * ((nf + 63) / 64 + 1));
+    c->fidx_of = detect_arena_alloc(&eng->arena, sizeof(uint16_t) * (nf ? nf : 1));
+    c->fidx_other = detect_arena_alloc(&eng->arena, sizeof(uint32_t) * (nb ? nb : 1));
+    if (!c->fidx || !c->ixbits || !c->fidx_of || !c->fidx_other) {
         rc = -ENOMEM;
         goto cleanup;
     }
@@ -1306,6 +1309,15 @@ static int build_class_index(struct detect_engine *eng, struct dclass *c,
                                    c->alias[buckets[b].field] != -1;
         c->fidx[c->nfidx].memo = tindex_walks(ix);
         c->fidx[c->nfidx].ix = ix;
+        /* read from the field's slot when the event set it; the others
+         * (FIELD_ANY, a field the class maps) are looked at every time */
+        uint32_t f = buckets[b].field;
+        if (f != FIELD_ANY && !c->fidx[c->nfidx].mapped && c->nfidx <= UINT16_MAX) {
+            c->ixbits[f >> 6] |= 1ull << (f & 63);
+            c->fidx_of[f] = (uint16_t)c->nfidx;
+        } else {
+            c->fidx_other[c->nfidx_other++] = c->nfidx;
+        }
         c->nfidx++;
     }
 cleanup:

@@ -73,12 +73,13 @@ struct detect_event *detect_event_new(const struct detect_engine *eng, char *err
     ev->stamp = calloc(eng->nrules ? eng->nrules : 1, sizeof(*ev->stamp));
     ev->cand = calloc(eng->nrules ? eng->nrules : 1, sizeof(*ev->cand));
     ev->mask = calloc(eng->nrules ? eng->nrules : 1, sizeof(*ev->mask));
+    ev->setbits = calloc((ev->nslots + 63) / 64 + 1, sizeof(uint64_t));
     ev->memo = calloc(SCAN_MEMO_SLOTS, sizeof(*ev->memo));
     ev->memo_seen = calloc(SCAN_MEMO_SEEN, sizeof(*ev->memo_seen));
     ev->pred = malloc(sizeof(*ev->pred) * EVENT_NAME_CACHE);
     ev->md = pcre2_match_data_create(1, NULL);
     ev->mctx = pcre2_match_context_create(NULL);
-    if (!ev->slots || !ev->stamp || !ev->mask || !ev->memo || !ev->memo_seen || !ev->cand || !ev->pred || !ev->md ||
+    if (!ev->slots || !ev->stamp || !ev->mask || !ev->setbits || !ev->memo || !ev->memo_seen || !ev->cand || !ev->pred || !ev->md ||
         !ev->mctx)
         goto nomem;
     for (uint32_t i = 0; i < EVENT_NAME_CACHE; i++)
@@ -112,6 +113,7 @@ void detect_event_free(struct detect_event *ev)
     free(ev->pred);
     free(ev->stamp);
     free(ev->mask);
+    free(ev->setbits);
     free(ev->memo);
     free(ev->memo_seen);
     free(ev->cand);
@@ -130,6 +132,7 @@ void detect_event_clear(struct detect_event *ev)
             ev->slots[i].gen = 0;
         ev->gen = 1;
     }
+    memset(ev->setbits, 0, sizeof(uint64_t) * ((ev->nslots + 63) / 64));
     ev->nvals = 0;
     ev->has_time = false;
     ev->lookup = NULL;
@@ -142,6 +145,18 @@ void detect_event_clear(struct detect_event *ev)
     scratch_reset(ev);
 }
 
+/* A value the caller set: the slot, and the field's bit in the set of
+ * fields set (the matcher walks the fields both set and indexed). */
+static inline void slot_set(struct detect_event *ev, uint32_t id, const char *v, size_t vlen)
+{
+    struct slot *s = &ev->slots[id];
+    s->p = v;
+    s->len = (uint32_t)vlen;
+    s->gen = ev->gen;
+    s->present = 1;
+    ev->setbits[id >> 6] |= 1ull << (id & 63);
+}
+
 static int push_val(struct detect_event *ev, int32_t id, const char *name, size_t nlen,
                     const char *v, size_t vlen)
 {
@@ -150,13 +165,8 @@ static int push_val(struct detect_event *ev, int32_t id, const char *name, size_
     if (ev->eng->ntext) {
         /* Yamori events: rules read interned fields only (keywords search
          * the text fields), so nothing else needs keeping */
-        if (id >= 0) {
-            struct slot *s = &ev->slots[id];
-            s->p = v;
-            s->len = (uint32_t)vlen;
-            s->gen = ev->gen;
-            s->present = 1;
-        }
+        if (id >= 0)
+            slot_set(ev, (uint32_t)id, v, vlen);
         return 0;
     }
     if (ev->nvals >= DETECT_MAX_EVENT_VALUES)
@@ -175,13 +185,8 @@ static int push_val(struct detect_event *ev, int32_t id, const char *name, size_
     e->nlen = (uint32_t)nlen;
     e->v = v;
     e->vlen = (uint32_t)vlen;
-    if (id >= 0) {
-        struct slot *s = &ev->slots[id];
-        s->p = v;
-        s->len = (uint32_t)vlen;
-        s->gen = ev->gen;
-        s->present = 1;
-    }
+    if (id >= 0)
+        slot_set(ev, (uint32_t)id, v, vlen);
     return 0;
 }
 
@@ -239,13 +244,8 @@ int detect_event_set(struct detect_event *ev, const char *name, size_t nlen, con
     if (ev->eng->ntext && vlen <= UINT32_MAX) {
         /* Yamori events: rules read interned fields only (keywords search
          * the text fields), so nothing else needs keeping */
-        if (id >= 0) {
-            struct slot *s = &ev->slots[id];
-            s->p = value ? value : "";
-            s->len = (uint32_t)vlen;
-            s->gen = ev->gen;
-            s->present = 1;
-        }
+        if (id >= 0)
+            slot_set(ev, (uint32_t)id, value ? value : "", vlen);
         return 0;
     }
     return push_val(ev, id, name, nlen, value ? value : "", vlen);
@@ -259,7 +259,7 @@ __attribute__((noinline)) static int set_id_listed(struct detect_event *ev, int 
     return push_val(ev, id, name, strlen(name), value ? value : "", vlen);
 }
 
-/* Called for every field of every event: the Yamori path is four stores
+/* Called for every field of every event: the Yamori path is a few stores
  * (the list of flat events is kept out of line). */
 int detect_event_set_id(struct detect_event *ev, int id, const char *value, size_t vlen)
 {
@@ -267,11 +267,7 @@ int detect_event_set_id(struct detect_event *ev, int id, const char *value, size
         return -EINVAL;
     if (!ev->eng->ntext)
         return set_id_listed(ev, id, value, vlen);
-    struct slot *s = &ev->slots[id];
-    s->p = value ? value : "";
-    s->len = (uint32_t)vlen;
-    s->gen = ev->gen;
-    s->present = 1;
+    slot_set(ev, (uint32_t)id, value ? value : "", vlen);
     return 0;
 }
 

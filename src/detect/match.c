@@ -328,6 +328,53 @@ bool detect_eval_rule(struct detect_event *ev, const struct rule *r, bool explai
 
 /* ------------------------------------------------------------ detect_match */
 
+/* The memo's hash of (index, value): 8 bytes at a time, the last word
+ * overlapping (values are short; equality is checked byte for byte). */
+static inline uint64_t memo_hash(const struct tindex *ix, const char *v, size_t n)
+{
+    uint64_t h = ((uintptr_t)ix ^ n) * 0x9e3779b97f4a7c15ull, x;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, v + i, 8);
+        h = (h ^ x) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    if (i < n) {
+        if (n >= 8) {
+            memcpy(&x, v + n - 8, 8);
+        } else if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, v, 4);
+            memcpy(&b, v + n - 4, 4);
+            x = (uint64_t)a << 32 | b;
+        } else {
+            x = (uint64_t)(uint8_t)v[0] | (uint64_t)(uint8_t)v[n / 2] << 8 |
+                (uint64_t)(uint8_t)v[n - 1] << 16;
+        }
+        h ^= x;
+    }
+    h ^= h >> 32;
+    h *= 0x94d049bb133111ebull;
+    return h ^ h >> 29;
+}
+
+/* Equal bytes, 8 at a time, the last word overlapping. */
+static inline bool memo_same(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    if (n < 8)
+        return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return false;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
+}
+
 /* Scans one value with a field's index, through the event's memo of
  * earlier scans (detect_int.h): the keys are the same either way. */
 static void scan_value(struct detect_event *ev, const struct findex *fx, const char *v, size_t n,
@@ -338,11 +385,11 @@ static void scan_value(struct detect_event *ev, const struct findex *fx, const c
         tindex_scan(fx->ix, v, n, hs);
         return;
     }
-    uint64_t h = (detect_strtab_hash(v, n) ^ (uintptr_t)fx->ix) * 0x9e3779b97f4a7c15ull;
+    uint64_t h = memo_hash(fx->ix, v, n);
     struct scan_memo *m = &ev->memo[(h >> 40) & (SCAN_MEMO_SLOTS - 2)];   /* two ways */
     for (int w = 0; w < 2; w++)
-        if (m[w].ix == fx->ix && m[w].hash == h && m[w].len == n &&
-            memcmp(m[w].value, v, n) == 0) {
+        if (m[w].hash == h && m[w].ix == fx->ix && m[w].len == n &&
+            memo_same(m[w].value, v, n)) {
             for (uint32_t i = 0; i < m[w].nkeys; i++)
                 hitset_add(hs, m[w].keys[i]);
             m[w].used = ev->stats.events;
@@ -374,6 +421,21 @@ static void scan_value(struct detect_event *ev, const struct findex *fx, const c
     m->used = ev->stats.events;
     memcpy(m->keys, keys, sizeof(uint32_t) * hs->nrec);
     memcpy(m->value, v, n);
+}
+
+/* Scans a field's value (or, for keywords of flat events, every value)
+ * with its index. */
+static void scan_field(struct detect_event *ev, const struct findex *fx, struct hitset *hs)
+{
+    if (fx->field == FIELD_ANY) {
+        for (uint32_t k = 0; k < ev->nvals; k++)
+            tindex_scan(fx->ix, ev->vals[k].v, ev->vals[k].vlen, hs);
+        return;
+    }
+    const char *v;
+    size_t n;
+    if (event_get(ev, fx->field, &v, &n))
+        scan_value(ev, fx, v, n, hs);
 }
 
 static void sort_u32(uint32_t *a, uint32_t n)
@@ -431,24 +493,25 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
     hs.cur = ev->cur_stamp;
     hs.rec = NULL;
     for (uint32_t i = 0; i < c->nalways; i++)
-        hitset_add(&hs, TKEY(c->always[i], 0));
-    for (uint32_t i = 0; i < c->nfidx; i++) {
-        const struct findex *fx = &c->fidx[i];
-        if (fx->field == FIELD_ANY) {
-            for (uint32_t k = 0; k < ev->nvals; k++)
-                tindex_scan(fx->ix, ev->vals[k].v, ev->vals[k].vlen, &hs);
-        } else {
-            /* event_get, with the class's mapping known at compile time */
-            const struct slot *sl = &ev->slots[fx->field];
-            const char *v;
-            size_t n;
-            if (sl->gen == ev->gen) {
-                if (sl->present)
-                    scan_value(ev, fx, sl->p, sl->len, &hs);
-            } else if ((fx->mapped || ev->lookup) && detect_event_resolve(ev, fx->field, &v, &n)) {
-                scan_value(ev, fx, v, n, &hs);
+        hitset_add(&hs, TKEY(c->always[i], 0, true));
+    if (ev->lookup) {
+        /* any field may come from the callback: every index */
+        for (uint32_t i = 0; i < c->nfidx; i++)
+            scan_field(ev, &c->fidx[i], &hs);
+    } else {
+        /* the fields both set by the caller and indexed, then the others */
+        uint32_t nw = (ev->nslots + 63) / 64;
+        for (uint32_t w = 0; w < nw; w++) {
+            uint64_t bits = ev->setbits[w] & c->ixbits[w];
+            while (bits) {
+                uint32_t id = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                const struct slot *sl = &ev->slots[id];
+                scan_value(ev, &c->fidx[c->fidx_of[id]], sl->p, sl->len, &hs);
+                bits &= bits - 1;
             }
         }
+        for (uint32_t i = 0; i < c->nfidx_other; i++)
+            scan_field(ev, &c->fidx[c->fidx_other[i]], &hs);
     }
     for (uint32_t i = 0; i < c->nabsent; i++) {
         const char *v;
@@ -460,7 +523,7 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
     uint32_t nc = 0;
     for (uint32_t i = 0; i < hs.n; i++) {
         uint32_t r = hs.cand[i];
-        uint8_t m = hs.mask[r];
+        uint32_t m = hs.mask[r];
         const struct kneed *kn = &c->need[r];
         bool ok = (m & kn->alt[0]) == kn->alt[0];   /* a rule hit has an alternative */
         for (uint32_t a = 1; !ok && a < kn->n; a++)

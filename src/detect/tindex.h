@@ -18,7 +18,8 @@
  * A hit adds the literal's keys to a hitset. A key is a rule and one of
  * the (up to TKEY_BITS) sets of literals it needs (TKEY): the hitset
  * records which of a rule's sets had a hit, and the matcher makes the rule
- * a candidate when all the sets of one of its alternatives did (engine.c).
+ * a candidate when all the sets of one of its alternatives did (engine.c);
+ * only the keys of an alternative's first set list the rule for that test.
  * A stamp per rule makes adding idempotent per event, without clearing.
  */
 #ifndef YAMORI_DETECT_TINDEX_H
@@ -29,12 +30,17 @@
 #include <stdint.h>
 
 #define TKEY_BITS 8
-#define TKEY(rule, set) ((uint32_t)(rule) << 3 | (uint32_t)(set))
+#define TKEY_FIRST 8u      /* the key of an alternative's first (best) set */
+#define TKEY(rule, set, first) \
+    ((uint32_t)(rule) << 4 | ((first) ? TKEY_FIRST : 0u) | (uint32_t)(set))
+#define HIT_LISTED 0x100u  /* mask: the rule is in cand */
 
 struct hitset {
     uint32_t *stamp;   /* per rule: == cur when already hit this event */
-    uint8_t *mask;     /* per rule: its sets hit (valid when stamped) */
-    uint32_t *cand;    /* rules hit this event, in the order of first hit */
+    uint16_t *mask;    /* per rule: its sets hit, HIT_LISTED (valid when stamped) */
+    uint32_t *cand;    /* rules whose first set of some alternative had a
+                        * hit this event, in the order of that hit (a rule
+                        * is a candidate only then) */
     uint32_t n;
     uint32_t cur;
     uint32_t *rec;     /* when set: the keys added are also listed here */
@@ -43,13 +49,15 @@ struct hitset {
 
 static inline void hitset_add(struct hitset *h, uint32_t key)
 {
-    uint32_t rule = key >> 3;
-    if (h->stamp[rule] != h->cur) {
-        h->stamp[rule] = h->cur;
-        h->mask[rule] = 0;
+    uint32_t rule = key >> 4;
+    uint32_t m = h->stamp[rule] == h->cur ? h->mask[rule] : 0;
+    h->stamp[rule] = h->cur;
+    m |= 1u << (key & 7);
+    if ((key & TKEY_FIRST) && !(m & HIT_LISTED)) {
+        m |= HIT_LISTED;
         h->cand[h->n++] = rule;
     }
-    h->mask[rule] |= (uint8_t)(1u << (key & 7));
+    h->mask[rule] = (uint16_t)m;
     if (h->rec) {
         if (h->nrec < h->caprec)
             h->rec[h->nrec] = key;
