@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -109,6 +110,9 @@ int cli_config_save(const struct cli_config *c, char *err, size_t errlen)
 }
 
 struct sink {
+    CURL *curl;
+    FILE *file;       /* a 2xx body goes here when set */
+    bool file_failed; /* writing it failed */
     char *buf;
     size_t len, cap;
 };
@@ -117,6 +121,18 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct sink *s = ud;
     size_t n = size * nmemb;
+    long status = 0;
+
+    if (s->file) {
+        curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300) {
+            if (fwrite(ptr, 1, n, s->file) != n) {
+                s->file_failed = true;
+                return 0;
+            }
+            return n;
+        }
+    }
     if (s->len + n + 1 > s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 8192;
         while (cap < s->len + n + 1)
@@ -135,12 +151,26 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* libcurl calls this about once a second, and more often while data flows. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    const volatile sig_atomic_t *stop = ud;
+    return stop && *stop ? 1 : 0;
+}
+
 int cli_request(const struct cli_config *c, const char *method, const char *path, json_t *body,
                 struct cli_response *out, char *err, size_t errlen)
 {
+    struct cli_transfer t = {.method = method, .path = path, .json = body};
+    return cli_transfer(c, &t, out, err, errlen);
+}
+
+int cli_transfer(const struct cli_config *c, const struct cli_transfer *t, struct cli_response *out, char *err,
+                 size_t errlen)
+{
     CURL *curl = curl_easy_init();
     struct curl_slist *headers = NULL;
-    struct sink s = {0};
+    struct sink s = {.curl = curl, .file = t->download};
     char url[2048], auth[600];
     char *payload = NULL;
     CURLcode rc;
@@ -151,32 +181,52 @@ int cli_request(const struct cli_config *c, const char *method, const char *path
         snprintf(err, errlen, "cannot initialise libcurl");
         return -ENOMEM;
     }
-    snprintf(url, sizeof(url), "%s%s", c->url, path);
+    snprintf(url, sizeof(url), "%s%s", c->url, t->path);
     curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, t->method);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
     if (c->ca_path[0])
         curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_path);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 300L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, t->timeout_s > 0 ? t->timeout_s : 300L);
+    if (t->stop) {
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)t->stop);
+    }
     headers = curl_slist_append(headers, "Accept: application/json");
     if (c->token[0]) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
         headers = curl_slist_append(headers, auth);
     }
-    if (body) {
-        payload = json_dumps(body, JSON_COMPACT);
+    if (t->json) {
+        payload = json_dumps(t->json, JSON_COMPACT);
         headers = curl_slist_append(headers, "Content-Type: application/json");
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload ? payload : "");
+    } else if (t->upload) {
+        headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+        headers = curl_slist_append(headers, "Expect:");
+        curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(curl, CURLOPT_READDATA, t->upload);
+        curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->upload_size);
     }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     rc = curl_easy_perform(curl);
     if (rc != CURLE_OK) {
-        snprintf(err, errlen, "cannot reach %s: %s", c->url, curl_easy_strerror(rc));
-        e = -EHOSTUNREACH;
+        if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            snprintf(err, errlen, "interrupted");
+            e = -EINTR;
+        } else if (s.file_failed) {
+            snprintf(err, errlen, "cannot write the downloaded file: %s", strerror(errno));
+            e = -EIO;
+        } else {
+            snprintf(err, errlen, "cannot reach %s: %s", c->url, curl_easy_strerror(rc));
+            e = -EHOSTUNREACH;
+        }
         free(s.buf);
+        out->body = strdup("");
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
@@ -306,4 +356,30 @@ const char *cli_json_text(json_t *v, char *buf, size_t buflen)
     else if (json_is_false(v))
         snprintf(buf, buflen, "no");
     return buf;
+}
+
+void cli_progress_draw(json_t *progress)
+{
+    json_t *pct = json_object_get(progress, "percent"), *msg = json_object_get(progress, "message");
+    double percent = json_is_number(pct) ? json_number_value(pct) : -1;
+    char bar[31];
+    int fill;
+
+    if (!json_is_object(progress))
+        return;
+    fill = percent < 0 ? 0 : (int)(percent * 30 / 100);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    if (percent >= 0)
+        printf("\r\033[K[%s] %5.1f%%", bar, percent);
+    else
+        printf("\r\033[K[%s]", bar);
+    if (json_is_integer(json_object_get(progress, "files")))
+        printf("  %lld files", (long long)json_integer_value(json_object_get(progress, "files")));
+    if (json_is_integer(json_object_get(progress, "findings")))
+        printf("  %lld findings", (long long)json_integer_value(json_object_get(progress, "findings")));
+    if (json_is_string(msg) && *json_string_value(msg))
+        printf("  %.40s", json_string_value(msg));
+    fflush(stdout);
 }

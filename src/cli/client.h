@@ -1,7 +1,8 @@
 /*
  * client.h — what every `yamori` client subcommand shares: the saved login
  * (~/.config/yamori/config.json: server URL, pinned CA, API token), HTTPS
- * requests to the API with libcurl, error reporting, and aligned tables.
+ * requests to the API with libcurl (JSON, or raw bodies from and to files),
+ * error reporting, aligned tables and the progress bar of long commands.
  */
 #ifndef YAMORI_CLI_CLIENT_H
 #define YAMORI_CLI_CLIENT_H
@@ -9,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 
 struct cli_config {
@@ -39,6 +41,26 @@ int cli_request(const struct cli_config *c, const char *method, const char *path
                 struct cli_response *out, char *err, size_t errlen);
 void cli_response_free(struct cli_response *r);
 
+/* A request with more say than cli_request(): a raw body sent from a file,
+ * a successful answer's body written to a file, a flag that stops it. */
+struct cli_transfer {
+    const char *method;                /* "GET", "PUT", ... */
+    const char *path;                  /* relative to c->url */
+    json_t *json;                      /* a JSON body, or NULL */
+    FILE *upload;                      /* or a raw body (application/octet-stream) read from here... */
+    long long upload_size;             /* ...this many bytes */
+    FILE *download;                    /* a 2xx answer's body goes here (out->body is then ""); others to out */
+    const volatile sig_atomic_t *stop; /* when it becomes non-zero the request is abandoned (-EINTR) */
+    long timeout_s;                    /* the whole request; 0 means 300 s */
+};
+
+/* Sends t as cli_request() does (token, pinned CA). Returns 0 when an
+ * answer came (whatever its status), -EINTR when *t->stop ended it, -EIO
+ * when the download file could not be written, another -errno with a
+ * sentence in err otherwise. out is set in every case (free it). */
+int cli_transfer(const struct cli_config *c, const struct cli_transfer *t, struct cli_response *out, char *err,
+                 size_t errlen);
+
 /* Prints "yamori: <what>: <the server's message> (HTTP <status>)" to stderr
  * and returns 1 (an exit status). */
 int cli_fail(const struct cli_response *r, const char *what);
@@ -55,5 +77,10 @@ void cli_table_free(struct cli_table *t);
 
 /* The text of a JSON value for a table cell ("" for null/absent). */
 const char *cli_json_text(json_t *v, char *buf, size_t buflen);
+
+/* Draws a progress bar on the terminal's current line ("\r", no newline)
+ * from an agent's progress report {"percent", "files", "findings",
+ * "message"} (each optional); nothing when progress is not an object. */
+void cli_progress_draw(json_t *progress);
 
 #endif

@@ -247,33 +247,6 @@ static void print_state(json_t *a)
     fflush(stdout);
 }
 
-/* Draws the progress bar of a running action on a terminal. */
-static void draw_progress(json_t *a)
-{
-    json_t *p = json_object_get(a, "progress"), *pct = json_object_get(p, "percent");
-    double percent = json_is_number(pct) ? json_number_value(pct) : -1;
-    char bar[31];
-    int fill;
-
-    if (!json_is_object(p))
-        return;
-    fill = percent < 0 ? 0 : (int)(percent * 30 / 100);
-    for (int i = 0; i < 30; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[30] = '\0';
-    if (percent >= 0)
-        printf("\r\033[K[%s] %5.1f%%", bar, percent);
-    else
-        printf("\r\033[K[%s]", bar);
-    if (json_is_integer(json_object_get(p, "files")))
-        printf("  %lld files", (long long)json_integer_value(json_object_get(p, "files")));
-    if (json_is_integer(json_object_get(p, "findings")))
-        printf("  %lld findings", (long long)json_integer_value(json_object_get(p, "findings")));
-    if (*text(p, "message"))
-        printf("  %.40s", text(p, "message"));
-    fflush(stdout);
-}
-
 /* Follows action id until it ends (or timeout_s passes, or it waits for
  * approval), printing each change of state. Exit status: 0 succeeded,
  * still open, or waiting for approval; 1 otherwise. */
@@ -301,7 +274,7 @@ static int follow(const struct cli_config *cfg, long long id, int timeout_s)
             snprintf(last, sizeof(last), "%s", st);
         }
         if (tty && !strcmp(st, "running") && json_is_object(json_object_get(r.json, "progress"))) {
-            draw_progress(r.json);
+            cli_progress_draw(json_object_get(r.json, "progress"));
             bar = true;
         }
         if (final_state(st)) {
