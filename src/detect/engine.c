@@ -852,8 +852,8 @@ static int trig_node(struct tctx *x, uint32_t ni, struct tset *out)
  * has a hit. Selections joined by AND, values under `|all` and the fields
  * of one selection give a term several sets; `1 of` and OR give several
  * terms. The form is kept small (TKEY_ALTS terms of up to TKEY_SETS sets,
- * the best first); what does not fit is merged into one set, as a plain
- * literal index would: the union of each alternative's best set. */
+ * the best first); alternatives that do not fit are merged into one term
+ * (kmerge). */
 #define TKEY_SETS 8
 
 struct kterm {
@@ -894,21 +894,109 @@ static void kdnf_top(struct kdnf *d)
     d->n = 0;
 }
 
-/* One term holding one set: the union of each term's best set. */
+/* Alternatives merged into one term (more of them than kept): its sets
+ * are unions, each taking one set of every alternative (the first union
+ * their best sets, the others their next ones), so that whichever
+ * alternative holds, one of the union's literals occurs. Built in buffers
+ * that grow by doubling. */
+#define KMERGE_SETS 3
+
+struct kmerge {
+    struct trig *t[KMERGE_SETS];
+    uint32_t n[KMERGE_SETS], cap[KMERGE_SETS], score[KMERGE_SETS];
+    bool own[KMERGE_SETS];     /* some alternative gave its own j-th set */
+};
+
+static void kmerge_init(struct kmerge *m)
+{
+    memset(m, 0, sizeof(*m));
+    for (int j = 0; j < KMERGE_SETS; j++)
+        m->score[j] = UINT32_MAX;
+}
+
+static void kmerge_free(struct kmerge *m)
+{
+    for (int j = 0; j < KMERGE_SETS; j++)
+        free(m->t[j]);
+}
+
+/* A set the index finds without walking every byte (set_is_cheap). */
+static bool set_no_short(const struct tset *s)
+{
+    for (uint32_t k = 0; k < s->n; k++)
+        if (s->t[k].kind == TRIG_SUBSTR && s->t[k].len < 4)
+            return false;
+    return true;
+}
+
+static int kmerge_add(struct kmerge *m, const struct kterm *t)
+{
+    /* the unions after the first take the term's sets without short
+     * substrings (one of those would keep the whole union out of the
+     * index), the last one again when it has fewer */
+    const struct tset *usable[TKEY_SETS];
+    uint32_t nu = 0;
+    for (uint32_t i = 0; i < t->n; i++)
+        if (set_no_short(&t->s[i]))
+            usable[nu++] = &t->s[i];
+    for (uint32_t j = 0; j < KMERGE_SETS; j++) {
+        const struct tset *s = j == 0 || nu == 0 ? &t->s[0] : usable[j < nu ? j : nu - 1];
+        m->own[j] |= j < nu;
+        if (m->n[j] + s->n > m->cap[j]) {
+            uint32_t cap = m->cap[j] ? m->cap[j] : 16;
+            while (cap < m->n[j] + s->n)
+                cap *= 2;
+            struct trig *nt = realloc(m->t[j], sizeof(*nt) * cap);
+            if (!nt)
+                return -ENOMEM;
+            m->t[j] = nt;
+            m->cap[j] = cap;
+        }
+        memcpy(m->t[j] + m->n[j], s->t, sizeof(*s->t) * s->n);
+        m->n[j] += s->n;
+        if (s->score < m->score[j])
+            m->score[j] = s->score;
+    }
+    return 0;
+}
+
+/* The merged term, as the only term of out. */
+static int kmerge_end(struct tctx *x, struct kmerge *m, struct kdnf *out)
+{
+    int rc = 0;
+    memset(out, 0, sizeof(*out));
+    out->n = 1;
+    for (uint32_t j = 0; j < KMERGE_SETS && rc == 0; j++) {
+        if (j > 0 && !m->own[j])
+            continue;   /* the same union as the first */
+        struct tset u = {false, m->n[j], NULL, m->score[j]};
+        u.t = detect_arena_alloc(x->a, sizeof(*u.t) * (u.n ? u.n : 1));
+        if (!u.t) {
+            rc = -ENOMEM;
+            break;
+        }
+        memcpy(u.t, m->t[j], sizeof(*u.t) * u.n);
+        kterm_add(&out->t[0], &u);
+    }
+    kmerge_free(m);
+    return rc;
+}
+
+/* One term for all of d's. */
 static int kdnf_merge(struct tctx *x, struct kdnf *d)
 {
+    struct kmerge m;
     if (d->top || d->n <= 1)
         return 0;
-    struct tset u = {false, 0, NULL, UINT32_MAX};
+    kmerge_init(&m);
     for (uint32_t i = 0; i < d->n; i++) {
-        int rc = tset_union(x, &u, &d->t[i].s[0]);
-        if (rc < 0)
+        int rc = kmerge_add(&m, &d->t[i]);
+        if (rc < 0) {
+            kmerge_free(&m);
             return rc;
+        }
     }
-    d->n = 1;
-    d->t[0].n = 1;
-    d->t[0].s[0] = u;
-    return 0;
+    return kmerge_end(x, &m, d);
 }
 
 static int rule_dnf(struct tctx *x, uint32_t ni, struct kdnf *out, unsigned depth);
@@ -982,23 +1070,6 @@ static int kdnf_and(struct tctx *x, struct kdnf *d, struct kdnf *k)
     return 0;
 }
 
-/* d OR k, in place in d. */
-static int kdnf_or(struct tctx *x, struct kdnf *d, struct kdnf *k)
-{
-    int rc;
-    if (d->top || k->top) {
-        kdnf_top(d);
-        return 0;
-    }
-    /* too many alternatives: merge each side (at most TKEY_ALTS kids, so
-     * two terms remain) */
-    if (d->n + k->n > TKEY_ALTS && ((rc = kdnf_merge(x, d)) < 0 || (rc = kdnf_merge(x, k)) < 0))
-        return rc;
-    for (uint32_t j = 0; j < k->n; j++)
-        d->t[d->n++] = k->t[j];
-    return 0;
-}
-
 static int rule_dnf(struct tctx *x, uint32_t ni, struct kdnf *out, unsigned depth)
 {
     const struct node *n = &x->r->nodes[ni];
@@ -1016,25 +1087,49 @@ static int rule_dnf(struct tctx *x, uint32_t ni, struct kdnf *out, unsigned dept
         return kdnf_fcond(x, &x->r->fconds[n->arg], out);
     case N_FALSE:
         return 0;
-    case N_OR:
-        if (n->nkids > TKEY_ALTS)
-            goto one_set;   /* more alternatives than kept: the merged set */
-        /* fall through */
     case N_AND:
         if (!(k = malloc(sizeof(*k))))
             return -ENOMEM;
-        if (n->op == N_AND) {
-            kdnf_top(out);
-        }
-        for (uint32_t i = 0; i < n->nkids && rc == 0; i++) {
-            if ((rc = rule_dnf(x, n->kids[i], k, depth + 1)) < 0)
-                break;
-            rc = n->op == N_AND ? kdnf_and(x, out, k) : kdnf_or(x, out, k);
-        }
+        kdnf_top(out);
+        for (uint32_t i = 0; i < n->nkids && rc == 0; i++)
+            if ((rc = rule_dnf(x, n->kids[i], k, depth + 1)) == 0)
+                rc = kdnf_and(x, out, k);
         free(k);
         return rc;
+    case N_OR: {
+        /* the children's alternatives, merged once there are too many */
+        struct kmerge mg;
+        bool merging = false;
+        if (!(k = malloc(sizeof(*k))))
+            return -ENOMEM;
+        kmerge_init(&mg);
+        for (uint32_t i = 0; i < n->nkids && rc == 0 && !out->top; i++) {
+            if ((rc = rule_dnf(x, n->kids[i], k, depth + 1)) < 0)
+                break;
+            if (k->top) {
+                kdnf_top(out);
+                break;
+            }
+            if (!merging && out->n + k->n <= TKEY_ALTS) {
+                for (uint32_t j = 0; j < k->n; j++)
+                    out->t[out->n++] = k->t[j];
+                continue;
+            }
+            if (!merging) {
+                merging = true;
+                for (uint32_t j = 0; j < out->n && rc == 0; j++)
+                    rc = kmerge_add(&mg, &out->t[j]);
+            }
+            for (uint32_t j = 0; j < k->n && rc == 0; j++)
+                rc = kmerge_add(&mg, &k->t[j]);
+        }
+        free(k);
+        if (rc == 0 && merging && !out->top)
+            return kmerge_end(x, &mg, out);
+        kmerge_free(&mg);
+        return rc;
+    }
     case N_ATLEAST:
-    one_set:
         /* k of n: the literal set of the graph (any nkids - k + 1 of them) */
         if ((rc = trig_node(x, ni, &s)) < 0)
             return rc;
