@@ -9,22 +9,36 @@
  * request is suspended there; when it is completed (or its deadline
  * passes, watched by one timer thread) it is resumed and on_request()
  * queues the response that was prepared for it.
+ *
+ * A streamed upload (a route with an upload hook) is checked on the first
+ * call instead: authentication, access rule, the hook, the declared
+ * Content-Length against the hook's limit. A refused one is answered at
+ * once when the client waits for it (Expect: 100-continue) or announced a
+ * large body (the connection then closes without reading it); otherwise
+ * its body is read and dropped (at most DRAIN_MAX bytes) and the refusal
+ * answered at the end, so the client reads the answer instead of a reset.
+ * An accepted one is written chunk by chunk to its temporary file.
  */
 #include "server/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "server/server.h"
@@ -33,6 +47,7 @@
 #define MAX_PATH_LEN 2048
 #define MAX_PARAMS 4
 #define REQUEST_MAGIC 0x52455131u /* "REQ1" */
+#define DRAIN_MAX (1u << 20)      /* body bytes read and dropped before a refused upload is answered */
 
 struct http_response {
     unsigned status;
@@ -40,6 +55,8 @@ struct http_response {
     bool json_used;
     uint8_t *raw;
     size_t raw_len;
+    int file_fd;        /* http_body_file: the body's file (-1: none) */
+    uint64_t file_size;
     char content_type[64];
     struct header_line {
         char *name, *value;
@@ -73,6 +90,17 @@ struct http_request {
     struct http_response rs;
     enum req_state state;
     struct http_deferred *deferred;
+    /* a streamed upload (route->upload) */
+    bool streaming;              /* accepted: the body goes to up.fd */
+    bool refused;                /* refused before its body: rs holds the answer, the body is dropped */
+    uint64_t dropped;            /* body bytes read and dropped */
+    struct http_upload up;       /* fd -1 until the file exists */
+    char up_tmp[1100];           /* the named temporary file ("" with O_TMPFILE) */
+    char up_dir[1024];
+    uint64_t up_max;
+    char up_limit_name[48];
+    bool up_kept;
+    crypto_hash_sha256_state up_sha;
 };
 
 struct http_deferred {
@@ -267,6 +295,64 @@ const uint8_t *http_body(const struct http_request *rq, size_t *len)
     return rq->body;
 }
 
+const struct http_upload *http_upload(const struct http_request *rq)
+{
+    return rq->streaming && rq->up.fd >= 0 ? &rq->up : NULL;
+}
+
+/* Syncs the directory holding path (so a new name survives a crash). */
+static void sync_parent(const char *path)
+{
+    char dir[1100];
+    char *slash;
+    int fd;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    if (!slash)
+        return;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+int http_upload_keep(struct http_request *rq, const char *path)
+{
+    char proc[64];
+    int e = 0;
+
+    if (!rq->streaming || rq->up.fd < 0)
+        return -EINVAL;
+    if (rq->up_kept)
+        return -EALREADY;
+    if (fsync(rq->up.fd) != 0)
+        return -errno;
+    if (rq->up_tmp[0]) {
+        /* a named temporary file: a second name, then the first goes */
+        if (link(rq->up_tmp, path) != 0)
+            return -errno;
+        unlink(rq->up_tmp);
+        rq->up_tmp[0] = '\0';
+    } else if (linkat(rq->up.fd, "", AT_FDCWD, path, AT_EMPTY_PATH) != 0) {
+        /* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc does not */
+        e = -errno;
+        if (e == -EEXIST)
+            return e;
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", rq->up.fd);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0)
+            return -errno;
+    }
+    rq->up_kept = true;
+    sync_parent(path);
+    return 0;
+}
+
 json_t *http_json_body(struct http_request *rq, struct http_response *rs)
 {
     json_error_t jerr;
@@ -332,6 +418,22 @@ void http_body_raw(struct http_response *rs, const void *data, size_t len, const
     }
     memcpy(rs->raw, data, len);
     rs->raw_len = len;
+    if (rs->file_fd >= 0)
+        close(rs->file_fd);
+    rs->file_fd = -1;
+    snprintf(rs->content_type, sizeof(rs->content_type), "%s", content_type);
+    rs->json_used = false;
+}
+
+void http_body_file(struct http_response *rs, int fd, uint64_t size, const char *content_type)
+{
+    free(rs->raw);
+    rs->raw = NULL;
+    rs->raw_len = 0;
+    if (rs->file_fd >= 0)
+        close(rs->file_fd);
+    rs->file_fd = fd;
+    rs->file_size = size;
     snprintf(rs->content_type, sizeof(rs->content_type), "%s", content_type);
     rs->json_used = false;
 }
@@ -357,6 +459,7 @@ static void response_init(struct http_response *rs)
 {
     memset(rs, 0, sizeof(*rs));
     rs->status = 200;
+    rs->file_fd = -1;
     jsonw_init(&rs->json);
 }
 
@@ -364,6 +467,9 @@ static void response_free(struct http_response *rs)
 {
     jsonw_free(&rs->json);
     free(rs->raw);
+    if (rs->file_fd >= 0)
+        close(rs->file_fd);
+    rs->file_fd = -1;
     while (rs->headers) {
         struct header_line *h = rs->headers;
         rs->headers = h->next;
@@ -379,7 +485,14 @@ static enum MHD_Result queue_response(struct http_request *rq)
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    if (rs->raw) {
+    if (rs->file_fd >= 0 && !rs->json_used) {
+        /* the response owns the descriptor from here on (closed with it) */
+        r = MHD_create_response_from_fd64(rs->file_size, rs->file_fd);
+        if (!r)
+            return MHD_NO; /* response_free closes it */
+        rs->file_fd = -1;
+        MHD_add_response_header(r, "Content-Type", rs->content_type);
+    } else if (rs->raw) {
         r = MHD_create_response_from_buffer(rs->raw_len, rs->raw, MHD_RESPMEM_MUST_COPY);
         if (r)
             MHD_add_response_header(r, "Content-Type", rs->content_type);
@@ -576,6 +689,7 @@ static struct http_request *request_new(struct server *srv, struct MHD_Connectio
     rq->srv = srv;
     rq->conn = conn;
     rq->method = method_from_name(method);
+    rq->up.fd = -1;
     response_init(&rq->rs);
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
@@ -608,6 +722,10 @@ static void request_free(struct http_request *rq)
     response_free(&rq->rs);
     free(rq->body);
     free(rq->deferred);
+    if (rq->up.fd >= 0)
+        close(rq->up.fd); /* an unnamed temporary file is gone with it */
+    if (rq->up_tmp[0])
+        unlink(rq->up_tmp);
     rq->magic = 0;
     free(rq);
 }
@@ -643,6 +761,151 @@ static void take_body(struct http_request *rq, const char *data, size_t n)
     rq->body_len += n;
 }
 
+/* ------------------------------------------------------------------ streamed uploads */
+
+/* The declared Content-Length, or -1 when there is none (chunked). */
+static int64_t declared_length(const struct http_request *rq)
+{
+    const char *v = http_header(rq, "Content-Length");
+    char *end;
+    unsigned long long n;
+
+    if (!v || !*v)
+        return -1;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (errno || *end || n > INT64_MAX)
+        return -1;
+    return (int64_t)n;
+}
+
+static void upload_too_big(struct http_request *rq)
+{
+    if (rq->up_limit_name[0])
+        http_error(&rq->rs, 413, "the upload is larger than %" PRIu64 " bytes (%s)", rq->up_max, rq->up_limit_name);
+    else
+        http_error(&rq->rs, 413, "the upload is larger than %" PRIu64 " bytes", rq->up_max);
+}
+
+/* Drops the temporary file of an upload that is not going to be kept. */
+static void upload_discard(struct http_request *rq)
+{
+    if (rq->up.fd >= 0)
+        close(rq->up.fd);
+    rq->up.fd = -1;
+    if (rq->up_tmp[0])
+        unlink(rq->up_tmp);
+    rq->up_tmp[0] = '\0';
+    rq->streaming = false;
+}
+
+/* Creates the temporary file in rq->up_dir: unnamed where the file system
+ * allows it, else a named one removed when the request ends. */
+static int upload_open(struct http_request *rq)
+{
+    int fd = open(rq->up_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        snprintf(rq->up_tmp, sizeof(rq->up_tmp), "%s/.upload-XXXXXX", rq->up_dir);
+        fd = mkostemp(rq->up_tmp, O_CLOEXEC);
+        if (fd < 0)
+            rq->up_tmp[0] = '\0';
+    }
+    if (fd < 0)
+        return -errno;
+    rq->up.fd = fd;
+    return 0;
+}
+
+/* The first call of a streamed upload: everything but the body is here.
+ * Returns MHD's answer for this call. */
+static enum MHD_Result upload_start(struct http_request *rq)
+{
+    struct http_upload_spec spec = {0};
+    int64_t declared = declared_length(rq);
+    const char *expect;
+    int e;
+
+    if (!authorize(rq)) {
+        rq->refused = true;
+    } else if (!rq->route->upload(rq, &rq->rs, &spec)) {
+        if (rq->rs.status < 400)
+            http_error(&rq->rs, 500, "the upload was refused without a reason");
+        rq->refused = true;
+    } else {
+        snprintf(rq->up_dir, sizeof(rq->up_dir), "%s", spec.dir);
+        snprintf(rq->up_limit_name, sizeof(rq->up_limit_name), "%s", spec.limit_name ? spec.limit_name : "");
+        rq->up_max = spec.max_bytes;
+        if (declared >= 0 && (uint64_t)declared > rq->up_max) {
+            upload_too_big(rq);
+            rq->refused = true;
+        } else if ((e = upload_open(rq)) != 0) {
+            log_error("http: cannot create a temporary file in %s: %s", rq->up_dir, strerror(-e));
+            http_error(&rq->rs, 500, "cannot store the upload");
+            rq->refused = true;
+        } else {
+            crypto_hash_sha256_init(&rq->up_sha);
+            rq->streaming = true;
+            return MHD_YES;
+        }
+    }
+    /* refused: answer now when the client waits for it or the body is large */
+    expect = http_header(rq, "Expect");
+    if ((expect && strcasecmp(expect, "100-continue") == 0) || declared < 0 || declared > (int64_t)DRAIN_MAX)
+        return queue_response(rq);
+    return MHD_YES;
+}
+
+/* One chunk of a streamed upload's body. */
+static enum MHD_Result upload_take(struct http_request *rq, const char *data, size_t n)
+{
+    size_t off = 0;
+
+    if (rq->refused || rq->body_too_big || !rq->streaming) {
+        rq->dropped += n;
+        return rq->dropped > DRAIN_MAX ? MHD_NO : MHD_YES; /* no answer is owed to a flood */
+    }
+    if (rq->up.bytes + n > rq->up_max) {
+        upload_discard(rq);
+        rq->body_too_big = true;
+        rq->dropped += n;
+        return MHD_YES;
+    }
+    while (off < n) {
+        ssize_t w = write(rq->up.fd, data + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            log_error("http: cannot write an upload in %s: %s", rq->up_dir, strerror(errno));
+            http_error(&rq->rs, errno == ENOSPC || errno == EDQUOT ? 507 : 500, "cannot store the upload (%s)",
+                       errno == ENOSPC || errno == EDQUOT ? "no space left on the server" : "write error");
+            upload_discard(rq);
+            rq->refused = true;
+            rq->dropped += n - off;
+            return MHD_YES;
+        }
+        off += (size_t)w;
+    }
+    crypto_hash_sha256_update(&rq->up_sha, (const unsigned char *)data, n);
+    rq->up.bytes += n;
+    return MHD_YES;
+}
+
+/* The whole body of an accepted upload is in: its hash, the file rewound. */
+static bool upload_finish(struct http_request *rq)
+{
+    unsigned char md[crypto_hash_sha256_BYTES];
+
+    crypto_hash_sha256_final(&rq->up_sha, md);
+    for (size_t i = 0; i < sizeof(md); i++)
+        snprintf(rq->up.sha256 + 2 * i, 3, "%02x", md[i]);
+    if (lseek(rq->up.fd, 0, SEEK_SET) != 0) {
+        http_error(&rq->rs, 500, "cannot read the upload back");
+        return false;
+    }
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -657,14 +920,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = rq;
         rq->state = RQ_BODY;
+        if (rq->route && rq->route->upload && !rq->early_status)
+            return upload_start(rq);
         return MHD_YES;
     }
     if (rq->magic != REQUEST_MAGIC)
         return MHD_NO;
     if (rq->state == RQ_BODY && *upload_data_size) {
-        take_body(rq, upload_data, *upload_data_size);
+        enum MHD_Result ret = MHD_YES;
+        if (rq->route && rq->route->upload && !rq->early_status)
+            ret = upload_take(rq, upload_data, *upload_data_size);
+        else
+            take_body(rq, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        return MHD_YES;
+        return ret;
     }
     if (rq->state == RQ_DEFERRED)
         return MHD_YES; /* resumed spuriously: still waiting */
@@ -678,12 +947,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         http_error(&rq->rs, rq->early_status, "%s", rq->early_message);
         return queue_response(rq);
     }
-    if (rq->body_too_big) {
+    if (rq->route->upload) {
+        /* authorised on the first call */
+        if (rq->refused)
+            return queue_response(rq);
+        if (rq->body_too_big) {
+            upload_too_big(rq);
+            return queue_response(rq);
+        }
+        if (!upload_finish(rq))
+            return queue_response(rq);
+    } else if (rq->body_too_big) {
         http_error(&rq->rs, 413, "request body larger than %zu bytes", rq->max_body);
         return queue_response(rq);
-    }
-    if (!authorize(rq))
+    } else if (!authorize(rq)) {
         return queue_response(rq);
+    }
     rq->route->handler(rq, &rq->rs);
     /* a deferred request is answered by the call after its resumption, even
      * when it was completed before the handler returned: the connection is

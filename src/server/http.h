@@ -12,6 +12,19 @@
  * connection is suspended, costs no thread, and resumes when the module
  * completes it (http_deferred_complete) or when the deadline passes.
  *
+ * Streamed uploads: a route with an `upload` hook never holds its body in
+ * memory. As soon as the headers are in, the caller is authenticated and
+ * checked against the route's access rule, then the hook decides for this
+ * request whether it takes a body at all, how large it may be and in which
+ * directory it lands; only then is the body read, written as it arrives to
+ * an unnamed temporary file there (O_TMPFILE; a named one where the file
+ * system has none) with a running SHA-256 and byte count, and refused with
+ * 413 as soon as it passes the limit. The handler gets the file
+ * (http_upload) and names it (http_upload_keep) or lets it go: whatever
+ * was not kept, on any error, refusal or client disconnect, is gone when
+ * the request ends. Downloads answer from a file (http_body_file) without
+ * reading it into memory.
+ *
  * Every route lists its access rule, so the set of routes and rules can be
  * printed (`yamori server --list-routes`) and tested without typing it
  * twice.
@@ -56,14 +69,28 @@ struct principal {
 
 typedef void (*route_fn)(struct http_request *rq, struct http_response *rs);
 
+/* Where one streamed upload goes, as its route's upload hook decides. */
+struct http_upload_spec {
+    char dir[1024];        /* an existing directory; the final name must be on its file system */
+    uint64_t max_bytes;    /* a larger body is refused with 413 */
+    const char *limit_name; /* the setting behind max_bytes, named in the 413 ("max_package_bytes"), or NULL */
+};
+
+/* A route's upload hook: called once per request, after authentication
+ * and the access rule, before any byte of the body is read. Returns true
+ * with spec filled to take the body, or false with the refusal written in
+ * rs (http_error) — then nothing of the body is stored. */
+typedef bool (*http_upload_fn)(struct http_request *rq, struct http_response *rs, struct http_upload_spec *spec);
+
 struct route {
     enum http_method method;
     const char *pattern;   /* "/api/v1/devices/:id"; ":name" captures one segment */
     enum route_access access;
     enum role min_role;    /* ACCESS_USER only */
-    size_t max_body;       /* 0: 64 KiB */
+    size_t max_body;       /* 0: 64 KiB (not used by streamed uploads: their hook decides) */
     route_fn handler;
     const char *summary;   /* one line for docs and --list-routes */
+    http_upload_fn upload; /* non-NULL: the body is streamed to a file (above), never held in memory */
 };
 
 /* Authenticators, set by the modules that own credentials. Each returns 1
@@ -87,8 +114,26 @@ const char *http_query(const struct http_request *rq, const char *name);
 const char *http_header(const struct http_request *rq, const char *name);
 /* A cookie, or NULL. */
 const char *http_cookie(const struct http_request *rq, const char *name);
-/* The request body (not NUL-terminated) and its length. */
+/* The request body (not NUL-terminated) and its length (none for a
+ * streamed upload: see http_upload). */
 const uint8_t *http_body(const struct http_request *rq, size_t *len);
+
+/* The body of a streamed upload, whole, for its route's handler. */
+struct http_upload {
+    int fd;                /* the file, open read-write at offset 0; owned by the request */
+    uint64_t bytes;        /* its size */
+    char sha256[65];       /* its SHA-256, lower-case hex */
+};
+
+/* The upload of a route with an upload hook, or NULL for other routes. */
+const struct http_upload *http_upload(const struct http_request *rq);
+
+/* Gives the upload's file the name path (in the hook's directory): synced,
+ * then linked, so the name is never there half-written, and kept when
+ * the request ends. Returns 0; -EEXIST when path exists (nothing changed),
+ * -EALREADY when it was kept already, -EINVAL for a request without an
+ * upload, or -errno. */
+int http_upload_keep(struct http_request *rq, const char *path);
 /* The peer's address as text ("203.0.113.9", "::1"). */
 const char *http_remote_ip(const struct http_request *rq);
 const struct principal *http_principal(const struct http_request *rq);
@@ -110,6 +155,10 @@ void http_error(struct http_response *rs, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* A raw body (copied) with its content type, instead of JSON. */
 void http_body_raw(struct http_response *rs, const void *data, size_t len, const char *content_type);
+/* The first size bytes of the file fd as the body, read as they are sent
+ * (never held in memory), instead of JSON. Takes fd: it is closed by the
+ * response (also when the response is replaced or never sent). */
+void http_body_file(struct http_response *rs, int fd, uint64_t size, const char *content_type);
 /* Adds a response header (e.g. Set-Cookie); both strings are copied. */
 void http_header_add(struct http_response *rs, const char *name, const char *value);
 
