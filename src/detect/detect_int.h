@@ -40,6 +40,15 @@
 
 /* ------------------------------------------------------------ values */
 
+/* Literals one of which occurs in every match of a regular expression
+ * (folded; anchor: the least common byte of each, for pattern_find). */
+struct relit_set {
+    uint32_t n;
+    const uint8_t *const *lit;
+    const uint32_t *len;
+    const uint32_t *anchor;
+};
+
 enum vm_kind {
     VM_GLOB,        /* wildcard pattern: exact, prefix, suffix, contains, general */
     VM_RE,          /* PCRE2 */
@@ -94,6 +103,8 @@ struct vm {
     uint32_t nrelit;           /* VM_RE: mandatory literals, one of which occurs */
     const uint8_t *const *relit;
     const uint32_t *relit_len;
+    uint32_t nreq;             /* VM_RE: every such set the expression has, */
+    const struct relit_set *req;   /* tried before running it */
     const char *text;          /* the value as the rule wrote it */
 };
 

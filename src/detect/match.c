@@ -99,6 +99,16 @@ bool detect_eval_value(struct detect_event *ev, const struct vm *m, const char *
     case VM_GLOB:
         return pattern_glob(m, v, n);
     case VM_RE: {
+        /* a literal of each run the expression needs, before PCRE2 */
+        for (uint32_t i = 0; i < m->nreq; i++) {
+            const struct relit_set *q = &m->req[i];
+            uint32_t k = 0;
+            while (k < q->n && pattern_find((const uint8_t *)v, n, 0, q->lit[k], q->len[k],
+                                            q->anchor[k], false) < 0)
+                k++;
+            if (k == q->n)
+                return false;
+        }
         int rc = pcre2_match(m->re, (PCRE2_SPTR)v, n, 0, 0, ev->md, ev->mctx);
         if (rc >= 0)
             return true;

@@ -808,7 +808,7 @@ static bool parse_cidr(const char *s, size_t n, struct vm *m)
 }
 
 static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, uint8_t ***outv,
-                             uint32_t **outl);
+                             uint32_t **outl, struct relit_set **req, uint32_t *nreq);
 
 static int compile_regex(struct pattern_ctx *pc, const struct ynode *at, const struct mods *md,
                          struct vm *m)
@@ -864,9 +864,13 @@ static int compile_regex(struct pattern_ctx *pc, const struct ynode *at, const s
     if (m->cased) {
         uint8_t **v = NULL;
         uint32_t *l = NULL;
-        m->nrelit = (uint32_t)regex_literals(at->str, at->len, pc->a, &v, &l);
+        struct relit_set *req = NULL;
+        uint32_t nreq = 0;
+        m->nrelit = (uint32_t)regex_literals(at->str, at->len, pc->a, &v, &l, &req, &nreq);
         m->relit = (const uint8_t *const *)v;
         m->relit_len = l;
+        m->req = req;
+        m->nreq = nreq;
     }
 cleanup:
     pcre2_compile_context_free(cc);
@@ -1240,8 +1244,11 @@ static void set_trig(struct trig *t, uint8_t kind, uint32_t field, const uint8_t
  * contains one of the strings spelled by a run of consecutive literal items
  * (the product of the groups' alternatives). The best run (longest shortest
  * string) is kept, folded, up to REGEX_MAX_SET strings. Returns the number
- * of strings (0: none). A top-level alternation means nothing is mandatory. */
+ * of strings (0: none). A top-level alternation means nothing is mandatory.
+ * Every run (up to REGEX_MAX_REQ, with their strings' least common bytes)
+ * goes to *req: the matcher checks them before running the expression. */
 #define REGEX_MAX_SET 16
+#define REGEX_MAX_REQ 8
 #define REGEX_MAX_ALTS 8
 
 struct ritem {
@@ -1302,7 +1309,7 @@ static size_t regex_group(const char *re, size_t n, size_t i, struct ritem *it)
 }
 
 static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, uint8_t ***outv,
-                             uint32_t **outl)
+                             uint32_t **outl, struct relit_set **req, uint32_t *nreq)
 {
     struct ritem *items = malloc(sizeof(*items) * (n + 1));
     size_t nitems = 0, best_n = 0;
@@ -1455,6 +1462,16 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
             best_n = nc;
             bestv = v;
             bestl = l;
+        }
+        if (minlen > 0 && minlen != UINT32_MAX && *nreq < REGEX_MAX_REQ) {
+            if (!*req && !(*req = detect_arena_alloc(a, sizeof(**req) * REGEX_MAX_REQ)))
+                goto cleanup;
+            uint32_t *anchor = detect_arena_alloc(a, sizeof(*anchor) * nc);
+            if (!anchor)
+                goto cleanup;
+            for (uint32_t c = 0; c < nc; c++)
+                anchor[c] = pattern_rare_byte(v[c], l[c]);
+            (*req)[(*nreq)++] = (struct relit_set){nc, (const uint8_t *const *)v, l, anchor};
         }
         k = e;
     }

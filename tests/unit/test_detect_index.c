@@ -14,6 +14,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,6 +428,152 @@ static void pack_rules_agree(void)
     CHECK_MSG(matched > 100, "only %d events matched", matched);
 }
 
+/* ------------------------------------------------------------ regexes */
+
+struct strs {
+    char **s;
+    size_t n, cap;
+};
+
+static void strs_add(struct strs *l, const char *v)
+{
+    if (strlen(v) < 2 || l->n == l->cap)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->s[i], v) == 0)
+            return;
+    l->s[l->n++] = strdup(v);
+}
+
+static void json_strings(struct strs *l, json_t *v)
+{
+    const char *k;
+    json_t *m;
+    size_t i;
+    if (json_is_string(v))
+        strs_add(l, json_string_value(v));
+    else if (json_is_object(v))
+        json_object_foreach(v, k, m) json_strings(l, m);
+    else if (json_is_array(v))
+        json_array_foreach(v, i, m) json_strings(l, m);
+}
+
+/* Every string value of the events recorded for the pack's tests. */
+static void recorded_strings(struct strs *l, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char p[4096];
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (stat(p, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            recorded_strings(l, p);
+            continue;
+        }
+        size_t nl = strlen(e->d_name);
+        if (nl < 12 || strcmp(e->d_name + nl - 12, ".tests.jsonl") != 0)
+            continue;
+        FILE *f = fopen(p, "r");
+        char *line = NULL;
+        size_t cap = 0;
+        while (f && getline(&line, &cap, f) > 0) {
+            json_t *j = json_loads(line, 0, NULL);
+            if (j)
+                json_strings(l, j);
+            json_decref(j);
+        }
+        free(line);
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+}
+
+/* The matcher runs a regular expression only when a literal of each run
+ * of literals it needs occurs in the value (pattern.c, regex_literals):
+ * that must never change the answer. Every regex of the pack and of the
+ * SigmaHQ corpus, against every string of the pack's recorded events and
+ * strings made of its own literals (with and without each run). */
+static void regex_prefilter_agrees(void)
+{
+    struct stat st;
+    if (stat("rules", &st) < 0)
+        SKIP("no rule pack at rules/");
+    struct files fs = {0};
+    fs.cap = 8192;
+    fs.text = calloc(fs.cap, sizeof(char *));
+    fs.name = calloc(fs.cap, sizeof(char *));
+    fs.len = calloc(fs.cap, sizeof(size_t));
+    struct strs l = {calloc(8192, sizeof(char *)), 0, 8192};
+    CHECK(fs.text && fs.name && fs.len && l.s);
+    walk(&fs, "rules", false);
+    walk(&fs, "../shared/sigma", true);
+    recorded_strings(&l, "rules");
+    CHECK_MSG(l.n > 500, "only %zu recorded strings", l.n);
+    struct detect_engine *eng = build((const char *const *)fs.text, fs.len,
+                                      (const char *const *)fs.name, fs.n, DETECT_SCHEMA_YAMORI,
+                                      false);
+    CHECK(eng);
+    char err[256];
+    struct detect_event *ev = detect_event_new(eng, err, sizeof(err));
+    CHECK_MSG(ev, "%s", err);
+    size_t nre = 0, filtered = 0, matched = 0;
+    char gen[2048];
+    for (uint32_t r = 0; r < eng->nrules; r++) {
+        const struct rule *ru = eng->rules[r];
+        for (uint32_t f = 0; f < ru->nfconds; f++)
+            for (uint32_t k = 0; k < ru->fconds[f].nvm; k++) {
+                const struct vm *m = &ru->fconds[f].vms[k];
+                if (m->kind != VM_RE)
+                    continue;
+                nre++;
+                filtered += m->nreq > 0;
+                /* the recorded strings, then its literals: all runs, and all
+                 * but one (dropped in turn), between other text */
+                for (size_t i = 0; i < l.n + m->nreq + 1; i++) {
+                    const char *v = i < l.n ? l.s[i] : gen;
+                    if (i >= l.n) {
+                        size_t drop = i - l.n, g = 0;
+                        g += (size_t)snprintf(gen + g, sizeof(gen) - g, "x ");
+                        for (uint32_t q = 0; q < m->nreq && g < sizeof(gen) - 80; q++)
+                            if (q != drop)
+                                g += (size_t)snprintf(gen + g, sizeof(gen) - g, "%.*s ",
+                                                      (int)m->req[q].len[0],
+                                                      (const char *)m->req[q].lit[0]);
+                    }
+                    size_t n = strlen(v);
+                    bool a = detect_eval_value(ev, m, v, n);
+                    int rc = pcre2_match(m->re, (PCRE2_SPTR)v, n, 0, 0, ev->md, ev->mctx);
+                    bool b = rc >= 0;
+                    CHECK_MSG(a == b, "rule '%s', /%s/ on \"%s\": matcher %d, PCRE2 %d",
+                              ru->info.title, m->text, v, a, b);
+                    matched += b;
+                }
+            }
+    }
+    CHECK_MSG(filtered > 50, "only %zu of %zu regexes have literal runs", filtered, nre);
+    CHECK_MSG(matched > 50, "only %zu regex matches exercised", matched);
+    detect_event_free(ev);
+    detect_engine_free(eng);
+    for (size_t i = 0; i < fs.n; i++) {
+        free(fs.text[i]);
+        free(fs.name[i]);
+    }
+    free(fs.text);
+    free(fs.name);
+    free(fs.len);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.s[i]);
+    free(l.s);
+}
+
 /* Rules evaluated for one JSON event (the candidates the index picked). */
 static uint64_t candidates(struct detect_engine *eng, const char *json, int *matches)
 {
@@ -567,6 +714,7 @@ int main(int argc, char **argv)
         {"pack_rules_agree", pack_rules_agree},
         {"and_needs_every_literal", and_needs_every_literal},
         {"memo_answers_as_a_scan", memo_answers_as_a_scan},
+        {"regex_prefilter_agrees", regex_prefilter_agrees},
         {"absent_field_is_a_key", absent_field_is_a_key},
         {NULL, NULL},
     };
