@@ -14,6 +14,11 @@
  * sensor runs; the loop itself stays the only thread that touches the
  * sensor and the pipeline. Once a second it publishes its health to the
  * channel and turns the spool's losses into SensorEventsLost events.
+ *
+ * In every mode the output also keeps the newest events in a ring
+ * (recent.h) that the investigation package copies; collect holds its own
+ * reference, and its channel is taken away (collect_set_channel(NULL))
+ * after the channel stopped and before it is freed.
  */
 #include "agent/agent.h"
 
@@ -40,6 +45,7 @@
 #include "agent/logsource.h"
 #include "agent/output.h"
 #include "agent/pipeline.h"
+#include "agent/recent.h"
 #include "agent/remediate_fs.h"
 #include "agent/sensor.h"
 #include "agent/snapshot.h"
@@ -83,6 +89,7 @@ struct agent {
     struct pipeline *pipeline;
     struct output out;
     struct output_jsonl *jsonl;
+    struct recent *recent;          /* the newest events, for the investigation package */
     /* enrolled: the spool and the channel's threads */
     struct output_spool *spooled;
     struct spool *spool;
@@ -340,6 +347,9 @@ static void stop_channel(struct agent *a)
     uploader_stop(a->uploader);
     heartbeat_stop(a->heartbeat);
     commands_stop(a->commands);
+    /* a collect still running (left to end with the process) never
+     * uploads over the channel once it is freed */
+    collect_set_channel(NULL);
     a->uploader = NULL;
     a->heartbeat = NULL;
     a->commands = NULL;
@@ -383,6 +393,10 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
     int e;
 
     a.started_ns = now_ns(CLOCK_REALTIME);
+    a.recent = recent_new(RECENT_MAX_RECORDS, RECENT_MAX_BYTES);
+    if (!a.recent)
+        log_warn("out of memory: the agent's recent events are not kept for investigation packages");
+    collect_set_recent(a.recent);
     if (opt->to_server) {
         e = open_server_output(&a, err, sizeof(err));
         if (e)
@@ -406,10 +420,13 @@ int agent_run(const struct agent_options *opt, volatile sig_atomic_t *stop)
     e = pipeline_new(&a.pipeline, &po, a.out.event, a.out.ctx, err, sizeof(err));
     if (e)
         goto fail;
-    if (a.jsonl)
+    if (a.jsonl) {
         output_jsonl_attach(a.jsonl, a.pipeline);
-    else
+        output_jsonl_keep_recent(a.jsonl, a.recent);
+    } else {
         output_spool_attach(a.spooled, a.pipeline);
+        output_spool_keep_recent(a.spooled, a.recent);
+    }
 
     e = open_sensor(&a, err, sizeof(err));
     if (e)
@@ -491,6 +508,8 @@ out:
     enrich_free(a.enrich);
     output_jsonl_free(a.jsonl);
     output_spool_free(a.spooled);
+    collect_set_recent(NULL);
+    recent_unref(a.recent);
     spool_close(a.spool); /* writes and syncs what is left */
     channel_free(a.chan);
     if (a.curl_ready)

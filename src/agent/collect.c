@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <nftables/libnftables.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,8 +42,11 @@
 
 #include "agent/channel.h"
 #include "agent/hostinv.h"
+#include "agent/recent.h"
 #include "agent/remediate_fs.h"
+#include "common/jsonw.h"
 #include "common/log.h"
+#include "common/tlv.h"
 
 #define ITEM_MAX (16u << 20)       /* one entry of the archive */
 #define FILE_COPY_MAX (1u << 20)   /* one copied file */
@@ -835,6 +839,88 @@ static void collect_persistence(struct coll *c)
     count(c, "persistence_entries", l.n);
 }
 
+/* ------------------------------------------------------------ the agent's recent events */
+
+/* The ring collect reads the agent's recent events from (collect_set_recent),
+ * and the channel the package goes over (collect_set_channel) with how
+ * many uploads are on it: both change only under link_mu. */
+static pthread_mutex_t link_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t link_cond = PTHREAD_COND_INITIALIZER;
+static struct recent *collect_recent;
+static struct channel *collect_chan;
+static unsigned chan_users;
+
+struct evwalk {
+    struct jsonw w;
+    size_t bad;
+};
+
+static int event_line(const void *rec, size_t len, void *ctx)
+{
+    struct evwalk *ev = ctx;
+    size_t mark = ev->w.len;
+
+    if (tlv_to_json(rec, len, &ev->w, true) != 0) {
+        ev->w.len = mark; /* nothing of it stays */
+        ev->bad++;
+        return 0;
+    }
+    jsonw_end_line(&ev->w);
+    return 0;
+}
+
+/* agent/events.jsonl: the ring's events as --stdout prints them, oldest
+ * first; when they pass the entry limit, the oldest are left out. */
+static void collect_events(struct coll *c)
+{
+    struct evwalk ev = {.bad = 0};
+    struct recent *r;
+    size_t from = 0, lines = 0;
+    long n;
+
+    pthread_mutex_lock(&link_mu);
+    r = recent_ref(collect_recent);
+    pthread_mutex_unlock(&link_mu);
+    if (!r) {
+        miss(c, "agent/events", "this process keeps no recent events (collect run outside the agent)");
+        return;
+    }
+    jsonw_init(&ev.w);
+    n = recent_each(r, event_line, &ev);
+    recent_unref(r);
+    if (n < 0 || jsonw_failed(&ev.w)) {
+        miss(c, "agent/events", "out of memory while converting the agent's recent events");
+        goto out;
+    }
+    if (n == 0) {
+        miss(c, "agent/events", "the agent has not produced any event since it started");
+        goto out;
+    }
+    if (ev.w.len > ITEM_MAX) {
+        const char *nl = memchr(ev.w.buf + (ev.w.len - ITEM_MAX), '\n', ITEM_MAX);
+        from = nl ? (size_t)(nl + 1 - ev.w.buf) : ev.w.len;
+    }
+    for (size_t i = from; i < ev.w.len; i++)
+        lines += ev.w.buf[i] == '\n';
+    put_data(c, "agent/events.jsonl", ev.w.buf + from, ev.w.len - from, from > 0);
+    count(c, "agent_events", lines);
+    if (ev.bad)
+        miss(c, "agent/events", "%zu of the agent's recent events could not be decoded", ev.bad);
+out:
+    jsonw_free(&ev.w);
+}
+
+void collect_set_recent(struct recent *r)
+{
+    struct recent *old;
+
+    pthread_mutex_lock(&link_mu);
+    old = collect_recent;
+    collect_recent = recent_ref(r);
+    pthread_mutex_unlock(&link_mu);
+    recent_unref(old);
+}
+
 /* ------------------------------------------------------------ README */
 
 static void write_readme(struct coll *c)
@@ -897,7 +983,7 @@ int collect_build(const char *archive_path, const struct command *cmd, json_t **
     } steps[] = {
         {"system", collect_system},     {"mounts", collect_mounts},     {"processes", collect_processes},
         {"network", collect_network},   {"firewall", collect_firewall}, {"sign-ins", collect_logins},
-        {"sudoers", collect_sudoers},   {"persistence", collect_persistence},
+        {"sudoers", collect_sudoers},   {"persistence", collect_persistence}, {"agent events", collect_events},
     };
     const int nsteps = (int)(sizeof(steps) / sizeof(steps[0]));
     int e = 0;
@@ -936,8 +1022,6 @@ int collect_build(const char *archive_path, const struct command *cmd, json_t **
         steps[i].fn(&c);
     }
     if (!e) {
-        miss(&c, "agent/events", "the agent's spool is read only by its own sender (src/agent/spool.h has no reader for "
-                                 "a second consumer); recent events are on the server");
         write_readme(&c);
         e = c.werr;
     }
@@ -1010,11 +1094,36 @@ out:
 
 /* ------------------------------------------------------------ the command */
 
-static struct channel *collect_chan;
-
 void collect_set_channel(struct channel *c)
 {
+    pthread_mutex_lock(&link_mu);
+    /* an upload on the old channel ends first (at once once it stopped) */
+    while (chan_users)
+        pthread_cond_wait(&link_cond, &link_mu);
     collect_chan = c;
+    pthread_mutex_unlock(&link_mu);
+}
+
+/* The channel for one upload, held until chan_leave; NULL when there is
+ * none (the agent stops). */
+static struct channel *chan_enter(void)
+{
+    struct channel *c;
+
+    pthread_mutex_lock(&link_mu);
+    c = collect_chan;
+    if (c)
+        chan_users++;
+    pthread_mutex_unlock(&link_mu);
+    return c;
+}
+
+static void chan_leave(void)
+{
+    pthread_mutex_lock(&link_mu);
+    chan_users--;
+    pthread_cond_broadcast(&link_cond);
+    pthread_mutex_unlock(&link_mu);
 }
 
 /* Posts the archive at path to the server; err gets the server's message. */
@@ -1022,19 +1131,20 @@ static int upload(const struct command *cmd, const char *path, uint64_t bytes, c
 {
     struct https_reply rp = {0};
     void *handle = NULL, *map = MAP_FAILED;
+    struct channel *chan = chan_enter();
     char route[96];
     int fd = -1, e;
     long timeout = 120 + (long)(bytes >> 16); /* 64 KiB/s at least */
 
-    if (!collect_chan) {
-        snprintf(err, errlen, "collect: no channel to the server to upload the package over");
+    if (!chan) {
+        snprintf(err, errlen, "collect: no channel to the server to upload the package over (the agent is stopping)");
         return -ENOTCONN;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         e = -errno;
         snprintf(err, errlen, "collect: cannot open the package: %s", strerror(errno));
-        return e;
+        goto out;
     }
     if (bytes) {
         map = mmap(NULL, (size_t)bytes, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -1045,8 +1155,8 @@ static int upload(const struct command *cmd, const char *path, uint64_t bytes, c
         }
     }
     snprintf(route, sizeof(route), "/api/v1/agent/commands/%" PRId64 "/file", cmd->id);
-    e = channel_call(collect_chan, &handle, "POST", route, "application/gzip", map == MAP_FAILED ? "" : map,
-                     (size_t)bytes, timeout > 3600 ? 3600 : timeout, &rp);
+    e = channel_call(chan, &handle, "POST", route, "application/gzip", map == MAP_FAILED ? "" : map, (size_t)bytes,
+                     timeout > 3600 ? 3600 : timeout, &rp);
     if (e) {
         snprintf(err, errlen, "collect: the package could not be uploaded: %s", rp.error[0] ? rp.error : strerror(-e));
     } else if (rp.status != 200) {
@@ -1059,7 +1169,9 @@ out:
     https_handle_free(handle);
     if (map != MAP_FAILED)
         munmap(map, (size_t)bytes);
-    close(fd);
+    if (fd >= 0)
+        close(fd);
+    chan_leave();
     return e;
 }
 

@@ -4,9 +4,9 @@
  * and hardware, mounts and their usage, processes with lineage, open
  * files, network connections with their owning processes, neighbours,
  * addresses, firewall rules, sign-in history, sudoers, persistence
- * entries) into one tar.gz under a private directory of the state
- * directory, uploads it to the server (docs/wire.md, "Investigation
- * package upload") and removes it. Every item is bounded in size and
+ * entries, the agent's recent events) into one tar.gz under a private
+ * directory of the state directory, uploads it to the server
+ * (docs/wire.md, "collect") and removes it. Every item is bounded in size and
  * count; what could not be collected is listed with its reason in the
  * archive's README.txt and in the command's output, never a failure of
  * the whole command.
@@ -46,9 +46,20 @@ int collect_sha256_file(const char *path, char hex[65], uint64_t *bytes);
  * package is above the server's max_package_bytes). */
 int collect_command(const struct command *cmd, struct jsonw *out, char *err, size_t errlen);
 
-/* The channel collect_command uploads over; set once at start, before the
- * command thread runs (the channel must outlive every command). */
+/* The channel collect_command uploads over: set at start, before the
+ * command thread runs, and set to NULL when the agent stops, after
+ * channel_stop() and before the channel is freed. Setting it waits until
+ * no upload uses the old one (an upload on a stopped channel ends at
+ * once); an upload that starts later, by a collect still running when the
+ * agent gave up waiting for it, finds no channel and fails. So no upload
+ * ever touches a freed channel. */
 struct channel;
 void collect_set_channel(struct channel *c);
+
+/* The ring of the agent's recent events (recent.h) the package copies as
+ * agent/events.jsonl; collect takes its own reference (NULL drops it).
+ * Without one the package says the events were not collected. */
+struct recent;
+void collect_set_recent(struct recent *r);
 
 #endif

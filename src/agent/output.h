@@ -18,6 +18,7 @@
 struct pipeline;
 struct output_jsonl;
 struct output_spool;
+struct recent;
 struct spool;
 
 /* The interface both outputs satisfy, as the agent's loop uses it. */
@@ -34,6 +35,10 @@ void output_jsonl_free(struct output_jsonl *o);
 
 /* The device name and clock offset come from the pipeline. */
 void output_jsonl_attach(struct output_jsonl *o, struct pipeline *p);
+
+/* Also keeps each event it encodes in r (recent.h), which must outlive o;
+ * NULL: none. */
+void output_jsonl_keep_recent(struct output_jsonl *o, struct recent *r);
 
 /* yam_event_fn: assigns the next sequence number, renders, buffers. */
 void output_jsonl_event(void *ctx, struct yam_event *ev);
@@ -69,6 +74,10 @@ void output_spool_free(struct output_spool *o);
 
 /* The device name comes from the pipeline. */
 void output_spool_attach(struct output_spool *o, struct pipeline *p);
+
+/* Also keeps each event it encodes in r (recent.h), which must outlive o;
+ * NULL: none. */
+void output_spool_keep_recent(struct output_spool *o, struct recent *r);
 
 /* yam_event_fn: assigns the spool's next sequence number, encodes, appends. */
 void output_spool_event(void *ctx, struct yam_event *ev);

@@ -13,6 +13,7 @@
 
 #include "agent/event_encode.h"
 #include "agent/pipeline.h"
+#include "agent/recent.h"
 #include "common/jsonw.h"
 
 struct output_jsonl {
@@ -21,6 +22,7 @@ struct output_jsonl {
     struct jsonw w;
     struct tlv_buf rec;
     struct pipeline *pipeline;
+    struct recent *recent;
     uint64_t seq;
     uint64_t bytes;
     int error;
@@ -52,6 +54,11 @@ void output_jsonl_attach(struct output_jsonl *o, struct pipeline *p)
     o->pipeline = p;
 }
 
+void output_jsonl_keep_recent(struct output_jsonl *o, struct recent *r)
+{
+    o->recent = r;
+}
+
 int output_jsonl_flush(struct output_jsonl *o)
 {
     size_t off = 0;
@@ -80,7 +87,10 @@ void output_jsonl_event(void *ctx, struct yam_event *ev)
     ev->seq = ++o->seq;
     tlv_reset(&o->rec);
     event_encode(&o->rec, ev, pipeline_device_name(o->pipeline), ev->seq);
-    if (o->rec.failed || tlv_to_json(o->rec.data, o->rec.len, &o->w, true) != 0)
+    if (o->rec.failed)
+        return;
+    recent_add(o->recent, o->rec.data, o->rec.len);
+    if (tlv_to_json(o->rec.data, o->rec.len, &o->w, true) != 0)
         return;
     jsonw_end_line(&o->w);
     if (o->w.len >= o->flush_bytes)

@@ -10,11 +10,13 @@
 #include "agent/event_encode.h"
 #include "agent/output.h"
 #include "agent/pipeline.h"
+#include "agent/recent.h"
 #include "agent/spool.h"
 
 struct output_spool {
     struct spool *spool;
     struct pipeline *pipeline;
+    struct recent *recent;
     struct tlv_buf rec;
     uint64_t count;
 };
@@ -42,6 +44,11 @@ void output_spool_attach(struct output_spool *o, struct pipeline *p)
     o->pipeline = p;
 }
 
+void output_spool_keep_recent(struct output_spool *o, struct recent *r)
+{
+    o->recent = r;
+}
+
 void output_spool_event(void *ctx, struct yam_event *ev)
 {
     struct output_spool *o = ctx;
@@ -57,6 +64,7 @@ void output_spool_event(void *ctx, struct yam_event *ev)
                          1);
         return;
     }
+    recent_add(o->recent, o->rec.data, o->rec.len);
     /* a failed append is counted by the spool */
     if (spool_append(o->spool, seq, o->rec.data, o->rec.len) == 0)
         o->count++;
