@@ -13,16 +13,39 @@
  * kill_process sent while a slow scan runs succeeds before the scan ends
  * (long commands run on a worker), and SIGTERM during a scan cancels it
  * and the agent exits cleanly.
+ *
+ * Every action type survives the device being offline: with the agent
+ * stopped, one action of each type is created — kill_process, a custom
+ * scan of a small tree with a web shell sample, quarantine_file,
+ * remove_persistence of a cron file, collect, isolate — and all stay
+ * queued; the agent starts and each ends succeeded with its effect (the
+ * sample found and nothing else, the file and the cron file gone, a
+ * package downloadable, the isolation table in place); the agent stops
+ * again, the undos (restore_file, restore_persistence, release) are
+ * created while it is down, and when it is back each succeeds: the file
+ * and the cron file are back byte for byte with their mode, owner, times
+ * (and xattr), and the table is gone. That case runs in a child in
+ * namespaces of its own: a network namespace with only loopback (server,
+ * agent and isolation live there) and a mount namespace where a test
+ * directory is bound over /etc/cron.d, so no file of the machine changes.
  * Needs root (the sensor; the server drops to nobody).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "agent/agentconf.h"
@@ -616,11 +639,335 @@ static void short_command_during_scan(void)
     CHECK_STR(state_of(scan), "running"); /* never answered: after a restart it is "not run again" */
 }
 
+/* ------------------------------------------------------------ every type while offline */
+
+#define CRON_NAME "yamori-offline-test"
+#define CRON_PATH "/etc/cron.d/" CRON_NAME
+#define CRON_TEXT "# planted by test_actions_agent\n* * * * * root /bin/true yamori-offline\n"
+#define WEBSHELL "<?php if (isset($_GET['c'])) { system($_GET['c']); } ?>\n"
+
+/* What must come back exactly. */
+struct snap {
+    char data[4096];
+    ssize_t len;
+    mode_t mode;
+    uid_t uid;
+    gid_t gid;
+    struct timespec mtime;
+    char xattr[64];
+    ssize_t xlen; /* -1: none */
+};
+
+static bool take(const char *path, struct snap *sn)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    memset(sn, 0, sizeof(*sn));
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    sn->len = read(fd, sn->data, sizeof(sn->data));
+    close(fd);
+    sn->mode = st.st_mode;
+    sn->uid = st.st_uid;
+    sn->gid = st.st_gid;
+    sn->mtime = st.st_mtim;
+    sn->xlen = lgetxattr(path, "user.yamori-test", sn->xattr, sizeof(sn->xattr));
+    return sn->len >= 0;
+}
+
+static bool same(const struct snap *a, const struct snap *b)
+{
+    return a->len == b->len && memcmp(a->data, b->data, (size_t)a->len) == 0 && a->mode == b->mode &&
+           a->uid == b->uid && a->gid == b->gid && a->mtime.tv_sec == b->mtime.tv_sec &&
+           a->mtime.tv_nsec == b->mtime.tv_nsec && a->xlen == b->xlen &&
+           (a->xlen <= 0 || memcmp(a->xattr, b->xattr, (size_t)a->xlen) == 0);
+}
+
+/* Writes text to path with mode, an owner of its own and a fixed old
+ * mtime (and a user xattr where the file system takes one). */
+static bool plant(const char *path, const char *text, mode_t mode)
+{
+    struct timespec t[2] = {{1700000000, 123456789}, {1700000000, 987654321}};
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+
+    if (fd >= 0)
+        close(fd);
+    ok = ok && chmod(path, mode) == 0 && chown(path, 65534, 65534) == 0;
+    (void)lsetxattr(path, "user.yamori-test", "kept", 4, 0); /* tmpfs before 6.6 has none: compared as absent */
+    return ok && utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* POSTs an action body; its id, or 0 with *status. */
+static long long create_action(const char *body, long *status)
+{
+    json_t *j = call(responder, "POST", "/api/v1/actions", body, status);
+    long long id = *status == 201 ? json_integer_value(json_object_get(j, "id")) : 0;
+    json_decref(j);
+    return id;
+}
+
+/* The undo of action id, created now; its id or 0. */
+static long long undo_action(long long id, const char **type)
+{
+    static char t[32];
+    char path[64];
+    long st;
+    json_t *j;
+    long long uid;
+
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld/undo", id);
+    j = call(responder, "POST", path, "{\"comment\": \"undone while the device is offline\"}", &st);
+    uid = st == 201 ? json_integer_value(json_object_get(j, "id")) : 0;
+    snprintf(t, sizeof(t), "%s", jstr(j, "type"));
+    *type = t;
+    json_decref(j);
+    return uid;
+}
+
+static bool isolation_table_present(void)
+{
+    return system("nft list table inet yamori_isolation >/dev/null 2>&1") == 0;
+}
+
+/* Stops the agent (SIGTERM) and waits for it. */
+static bool stop_agent(void)
+{
+    int ws;
+    if (agent <= 0 || kill(agent, SIGTERM) != 0 || waitpid(agent, &ws, 0) != agent)
+        return false;
+    agent = -1;
+    return WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+}
+
+/* Waits (up to ~60 s) until the server holds no command poll of the
+ * device any more ("online" false). A poll the agent had open when it
+ * stopped stays held until its deadline (the server cannot see a
+ * suspended connection close); a command queued meanwhile would go to it
+ * and only be handed out again after 5 minutes (docs/wire.md). */
+static bool wait_offline(void)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/v1/devices/%s", device_id);
+    for (int i = 0; i < 600; i++) {
+        long st;
+        json_t *d = as_admin("GET", path, NULL, &st);
+        bool online = json_is_true(json_object_get(d, "online")) ||
+                      json_is_true(json_object_get(json_object_get(d, "device"), "online"));
+        bool known = st == 200;
+        json_decref(d);
+        if (known && !online)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
+/* Each listed action ended succeeded; the first that did not, in why. */
+static bool all_succeeded(const long long *ids, const char *const *names, size_t n, json_t **results, char *why,
+                          size_t whylen)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = wait_final(ids[i]);
+        if (!a || strcmp(jstr(a, "state"), "succeeded") != 0) {
+            snprintf(why, whylen, "%s (action %lld) ended %s: %s", names[i], ids[i], a ? jstr(a, "state") : "(never)",
+                     a ? jstr(a, "error") : "");
+            json_decref(a);
+            return false;
+        }
+        results[i] = json_incref(json_object_get(a, "result"));
+        json_decref(a);
+    }
+    return true;
+}
+
+static void body_offline_every_type(void)
+{
+    enum { KILL, SCAN, QUARANTINE, PERSISTENCE, COLLECT, ISOLATE, NTYPES };
+    static const char *const names[NTYPES] = {"kill_process", "scan", "quarantine_file", "remove_persistence",
+                                               "collect", "isolate"};
+    static const char *const undo_names[3] = {"restore_file", "restore_persistence", "release"};
+    char scan_dir[400], victim_path[400], body[1200], uid[128], why[1200], path[96];
+    struct snap victim_before, cron_before, now;
+    long long ids[NTYPES] = {0}, undo_ids[3] = {0};
+    json_t *res[NTYPES] = {0}, *undo_res[3] = {0}, *f;
+    struct serverproc_response r;
+    const char *utype;
+    size_t k;
+    bool found = false, other = false;
+    long st;
+    pid_t p;
+
+    SETUP(NULL);
+    /* what the actions act on */
+    snprintf(scan_dir, sizeof(scan_dir), "%s/scan", dir);
+    CHECK(mkdir(scan_dir, 0755) == 0);
+    snprintf(body, sizeof(body), "%s/shell.php", scan_dir);
+    CHECK(plant(body, WEBSHELL, 0644));
+    snprintf(body, sizeof(body), "%s/readme.txt", scan_dir);
+    CHECK(plant(body, "nothing to see here\n", 0644));
+    snprintf(victim_path, sizeof(victim_path), "%s/victim", dir);
+    CHECK(mkdir(victim_path, 0755) == 0);
+    snprintf(victim_path, sizeof(victim_path), "%s/victim/payload.bin", dir);
+    CHECK(plant(victim_path, "#!/bin/sh\necho offline payload\n", 0750));
+    CHECK(plant(CRON_PATH, CRON_TEXT, 0644));
+    CHECK(take(victim_path, &victim_before) && take(CRON_PATH, &cron_before));
+
+    /* the agent is not running: every action waits for it */
+    p = victim(0);
+    CHECK(agentproc_unique_id(p, uid, sizeof(uid)));
+    snprintf(body, sizeof(body),
+             "{\"type\":\"kill_process\",\"device\":\"%s\",\"target\":{\"pid\":%d,\"process_uid\":\"%s\"}}", device_id,
+             (int)p, uid);
+    ids[KILL] = create_action(body, &st);
+    snprintf(body, sizeof(body), "{\"type\":\"scan\",\"device\":\"%s\",\"target\":{\"kind\":\"custom\",\"path\":\"%s\"}}",
+             device_id, scan_dir);
+    ids[SCAN] = create_action(body, &st);
+    snprintf(body, sizeof(body), "{\"type\":\"quarantine_file\",\"device\":\"%s\",\"target\":{\"path\":\"%s\"}}",
+             device_id, victim_path);
+    ids[QUARANTINE] = create_action(body, &st);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"remove_persistence\",\"device\":\"%s\",\"target\":{\"kind\":\"cron_file\",\"path\":\"%s\"}}",
+             device_id, CRON_PATH);
+    ids[PERSISTENCE] = create_action(body, &st);
+    snprintf(body, sizeof(body), "{\"type\":\"collect\",\"device\":\"%s\",\"target\":{}}", device_id);
+    ids[COLLECT] = create_action(body, &st);
+    snprintf(body, sizeof(body), "{\"type\":\"isolate\",\"device\":\"%s\",\"target\":{}}", device_id);
+    ids[ISOLATE] = create_action(body, &st);
+    for (int i = 0; i < NTYPES; i++) {
+        CHECK_MSG(ids[i] > 0, "%s: not created", names[i]);
+        CHECK_MSG(!strcmp(state_of(ids[i]), "queued"), "%s is %s before the agent runs", names[i], state_of(ids[i]));
+    }
+    CHECK(!isolation_table_present());
+
+    /* the device comes back: each runs once, with its effect */
+    RUN_AGENT();
+    CHECK_MSG(all_succeeded(ids, names, NTYPES, res, why, sizeof(why)), "%s", why);
+    CHECK(died_of_sigkill(0));
+    json_array_foreach(json_object_get(res[SCAN], "findings"), k, f)
+    {
+        if (strstr(jstr(f, "path"), "/shell.php") && !strcmp(jstr(f, "engine"), "yara"))
+            found = true;
+        else
+            other = true;
+    }
+    CHECK_MSG(found && !other, "the scan's findings: %s", json_dumps(json_object_get(res[SCAN], "findings"), 0));
+    CHECK_INT(json_integer_value(json_object_get(res[SCAN], "files_scanned")), ==, 2);
+    CHECK_MSG(access(victim_path, F_OK) != 0 && errno == ENOENT, "the quarantined file is still there");
+    CHECK(strlen(jstr(res[QUARANTINE], "quarantine_id")) == 32);
+    CHECK_MSG(access(CRON_PATH, F_OK) != 0 && errno == ENOENT, "the cron file is still there");
+    CHECK(strlen(jstr(res[PERSISTENCE], "backup_id")) == 32);
+    CHECK(strlen(jstr(res[COLLECT], "package_sha256")) == 64);
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld/package", ids[COLLECT]);
+    {
+        const char *headers[] = {responder, NULL};
+        memset(&r, 0, sizeof(r));
+        CHECK(serverproc_request(server, "GET", path, NULL, headers, &r) == 0);
+        st = r.status;
+        serverproc_response_free(&r);
+        CHECK_INT(st, ==, 200);
+    }
+    CHECK(json_is_true(json_object_get(res[ISOLATE], "isolated")));
+    CHECK_MSG(isolation_table_present(), "isolated, but no table inet yamori_isolation");
+
+    /* offline again: the undos wait for it too */
+    CHECK_MSG(stop_agent(), "the agent did not stop cleanly");
+    CHECK_MSG(wait_offline(), "the server still holds the stopped agent's command poll");
+    undo_ids[0] = undo_action(ids[QUARANTINE], &utype);
+    CHECK_MSG(undo_ids[0] > 0 && !strcmp(utype, "restore_file"), "undo of the quarantine: %s", utype);
+    undo_ids[1] = undo_action(ids[PERSISTENCE], &utype);
+    CHECK_MSG(undo_ids[1] > 0 && !strcmp(utype, "restore_persistence"), "undo of the removal: %s", utype);
+    undo_ids[2] = undo_action(ids[ISOLATE], &utype);
+    CHECK_MSG(undo_ids[2] > 0 && !strcmp(utype, "release"), "undo of the isolation: %s", utype);
+    for (int i = 0; i < 3; i++)
+        CHECK_MSG(!strcmp(state_of(undo_ids[i]), "queued"), "%s is %s while the agent is down", undo_names[i],
+                  state_of(undo_ids[i]));
+    CHECK_MSG(isolation_table_present(), "the isolation did not outlive the agent");
+    RUN_AGENT();
+    CHECK_MSG(all_succeeded(undo_ids, undo_names, 3, undo_res, why, sizeof(why)), "%s", why);
+    CHECK_MSG(take(victim_path, &now) && same(&victim_before, &now), "the restored file differs from the original");
+    CHECK_MSG(take(CRON_PATH, &now) && same(&cron_before, &now), "the restored cron file differs from the original");
+    CHECK_MSG(!isolation_table_present(), "released, but the table is still there");
+    CHECK(json_is_false(json_object_get(undo_res[2], "isolated")));
+    for (int i = 0; i < NTYPES; i++)
+        json_decref(res[i]);
+    for (int i = 0; i < 3; i++)
+        json_decref(undo_res[i]);
+}
+
+/* Runs body in a child with a network namespace of its own (loopback up,
+ * nothing else) and a mount namespace where a directory of the test is
+ * bound over /etc/cron.d; the child is a subreaper and stops what it
+ * started. Its verdict comes back over a pipe. */
+static void sandboxed(void (*body)(void))
+{
+    char msg[sizeof(check_message_)] = "";
+    int p[2], status = 0;
+    ssize_t n;
+    pid_t pid;
+
+    if (!check_is_root())
+        SKIP("needs root (namespaces, the sensor; the server drops to nobody)");
+    CHECK(pipe(p) == 0);
+    fflush(NULL);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct ifreq ifr = {.ifr_name = "lo"};
+        char cron[64];
+        int s;
+
+        close(p[0]);
+        snprintf(cron, sizeof(cron), "/tmp/yamori-cron.XXXXXX");
+        if (!mkdtemp(cron) || chmod(cron, 0755) != 0 || unshare(CLONE_NEWNS | CLONE_NEWNET) != 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 || mount(cron, "/etc/cron.d", NULL, MS_BIND, NULL) != 0 ||
+            (s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0 ||
+            (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr)) != 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+            dprintf(p[1], "S cannot make the sandbox: %s", strerror(errno));
+            _exit(0);
+        }
+        close(s);
+        check_failed_ = check_skipped_ = false;
+        body();
+        teardown();
+        while (waitpid(-1, NULL, 0) > 0)
+            ;
+        umount("/etc/cron.d");
+        {
+            char cmd[128];
+            snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cron);
+            (void)!system(cmd);
+        }
+        dprintf(p[1], "%c %s", check_failed_ ? 'F' : check_skipped_ ? 'S' : 'P', check_message_);
+        _exit(0);
+    }
+    close(p[1]);
+    n = read(p[0], msg, sizeof(msg) - 1);
+    close(p[0]);
+    waitpid(pid, &status, 0);
+    CHECK_MSG(n > 0, "the sandboxed case died (status %d)", status);
+    msg[n] = '\0';
+    if (msg[0] == 'F')
+        check_fail_(__FILE__, __LINE__, "%s", msg + 2);
+    else if (msg[0] == 'S')
+        check_skip_("%s", msg + 2);
+}
+
+static void offline_every_type(void)
+{
+    sandboxed(body_offline_every_type);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
         {"kill_lifecycle", kill_lifecycle},
         {"offline_delivered", offline_delivered},
+        {"offline_every_type", offline_every_type},
         {"expired_never_run", expired_never_run},
         {"scan_progress_and_cancel", scan_progress_and_cancel},
         {"short_command_during_scan", short_command_during_scan},
