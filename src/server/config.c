@@ -53,6 +53,7 @@ static const struct key keys[] = {
     {"approval_required", STR(approval_required)},
     {"action_expiry_hours", HOURS(action_expiry_ms, 1000, 365ull * 24 * 3600 * 1000)},
     {"max_package_bytes", SIZE(max_package_bytes, 1024, 4ull << 30)},
+    {"max_getfile_bytes", SIZE(max_getfile_bytes, 1024, 1ull << 40)},
 };
 
 void config_defaults(struct server_config *cfg)
@@ -76,6 +77,7 @@ void config_defaults(struct server_config *cfg)
     cfg->rules_poll_seconds = 5;
     cfg->action_expiry_ms = 72ull * 3600 * 1000;
     cfg->max_package_bytes = 256u << 20;
+    cfg->max_getfile_bytes = 4ull << 30;
 }
 
 static const struct key *find_key(const char *name)

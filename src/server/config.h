@@ -39,6 +39,7 @@ struct server_config {
     char approval_required[512]; /* action types that wait for approval, comma-separated ("") */
     uint64_t action_expiry_ms;   /* an action not fetched by its device by then expires (72 hours; set in hours) */
     size_t max_package_bytes;    /* largest investigation package an agent may upload (256 MiB) */
+    size_t max_getfile_bytes;    /* largest file a live response getfile may upload (4 GiB) */
 };
 
 /* Fills the defaults. */

@@ -11,18 +11,43 @@
  * End to end, the real agent against the real server (pattern of
  * test_actions_agent.c): a collect action succeeds, its package is
  * downloaded by a responder (GET /api/v1/actions/:id/package), has the
- * SHA-256 and size the output names and the expected entries. With a
+ * SHA-256 and size the output names and the expected entries, among them
+ * agent/events.jsonl with the ProcessCreated event of a process this
+ * test started (the agent's ring of recent events, src/agent/recent.h). With a
  * max_package_bytes too small for it the upload is refused and the action
  * fails saying why. Hostile uploads (no such command for this device, a
  * command of another type, one not running, an oversized body, no
  * credentials) get 4xx and leave no package. These need root (the agent's sensor).
+ *
+ * The file route streams (src/server/http.h, "Streamed uploads"), shown
+ * with this test acting as the agent over HTTPS: an upload above the
+ * limit is refused with 413 and leaves nothing; a client that goes away
+ * in the middle of an upload leaves no file and no open temporary file
+ * in the server; a 64 MiB package uploads and downloads byte-identical
+ * while the server's resident memory (VmHWM) grows by far less than
+ * that. A live response getfile (a `live` command whose args.command is
+ * "getfile", put in the server's store directly) uploads any content as
+ * application/octet-stream, kept under <data_dir>/files/<id> and found by
+ * packages_file_info(); other live commands, other content types and a
+ * second upload are refused.
+ *
+ * Stopping: an upload in flight when the agent stops is aborted and
+ * waited for before the channel is freed (collect_set_channel(NULL)),
+ * and a collect reaching its upload after that finds no channel — run in
+ * this process against a listener that never answers the TLS handshake.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <arpa/inet.h>
+#include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +59,15 @@
 #include <unistd.h>
 
 #include "agent/agentconf.h"
+#include "agent/channel.h"
 #include "agent/collect.h"
+#include "agent/remediate_fs.h"
 #include "agentproc.h"
 #include "check.h"
+#include "server/config.h"
+#include "server/packages.h"
+#include "server/server.h"
+#include "server/store.h"
 #include "serverproc.h"
 
 #define MAX_ENTRIES 4096
@@ -46,6 +77,8 @@ struct entry {
     char *data;
     size_t len;
 };
+
+static const char *jstr(json_t *o, const char *k);
 
 static struct entry entries[MAX_ENTRIES];
 static size_t nentries;
@@ -163,6 +196,18 @@ static void builds_package(void)
     CHECK(json_integer_value(json_object_get(json_object_get(summary, "items"), "mounts")) > 0);
     CHECK(json_integer_value(json_object_get(json_object_get(summary, "items"), "connections")) > 0);
     CHECK(json_is_array(json_object_get(summary, "missing")));
+    {
+        /* outside the agent there is no ring: the reason is given */
+        size_t k;
+        json_t *m;
+        bool said = false;
+        json_array_foreach(json_object_get(summary, "missing"), k, m)
+        {
+            if (!strcmp(jstr(m, "item"), "agent/events") && strlen(jstr(m, "reason")) > 10)
+                said = true;
+        }
+        CHECK_MSG(said, "missing does not say why the agent's events are not there");
+    }
     {
         struct stat st;
         CHECK(stat(path, &st) == 0 && (st.st_mode & 077) == 0);
@@ -511,23 +556,69 @@ static void hex_sha256(const void *data, size_t len, char hex[65])
     unlink(path);
 }
 
+/* Runs /bin/true with marker as its argument, to its end. */
+static bool run_marker(const char *marker)
+{
+    int ws;
+    pid_t p = fork();
+
+    if (p == 0) {
+        execl("/bin/true", "true", marker, (char *)NULL);
+        _exit(127);
+    }
+    return p > 0 && waitpid(p, &ws, 0) == p && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+}
+
+/* Waits (up to ~60 s) until the server stored the device's ProcessCreated
+ * event whose command line names marker. */
+static bool wait_stored_marker(const char *marker)
+{
+    char path[300];
+
+    snprintf(path, sizeof(path), "/api/v1/events?device=%s&action=ProcessCreated&limit=1000", device_id);
+    for (int i = 0; i < 600; i++) {
+        long st;
+        json_t *j = as_admin("GET", path, NULL, &st), *ev;
+        size_t k;
+        bool found = false;
+        json_array_foreach(json_object_get(j, "events"), k, ev)
+        {
+            if (strstr(jstr(ev, "ProcessCommandLine"), marker))
+                found = true;
+        }
+        json_decref(j);
+        if (found)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
 static void e2e_collect(void)
 {
     struct serverproc_response r;
     long long id;
     long status;
     json_t *a, *out;
-    char path[300], line[64], hex[65];
+    char path[300], line[64], hex[65], marker[64];
+    const struct entry *events;
     FILE *f;
 
     SETUP(NULL);
     RUN_AGENT();
+    /* a process of this test's: once its event is on the server, it went
+     * through the agent's ring too (the output keeps it before spooling) */
+    snprintf(marker, sizeof(marker), "yamori-collect-marker-%d", (int)getpid());
+    CHECK(run_marker(marker));
+    CHECK_MSG(wait_stored_marker(marker), "the marker process's event never reached the server");
     id = collect_action(NULL, &status);
     CHECK_MSG(id > 0, "POST /api/v1/actions: %ld", status);
     a = wait_final(id);
     CHECK_MSG(a && strcmp(jstr(a, "state"), "succeeded") == 0, "the collect action ended %s: %s",
               a ? jstr(a, "state") : "(never)", a ? jstr(a, "error") : "");
     out = json_object_get(a, "result");
+    CHECK_MSG(json_integer_value(json_object_get(json_object_get(out, "items"), "agent_events")) > 0,
+              "no agent_events in the items: %s", json_dumps(json_object_get(out, "items"), JSON_COMPACT));
     CHECK(strlen(jstr(out, "package_sha256")) == 64);
     CHECK(json_integer_value(json_object_get(out, "package_bytes")) > 0);
     CHECK(json_integer_value(json_object_get(json_object_get(out, "items"), "processes")) > 1);
@@ -552,6 +643,24 @@ static void e2e_collect(void)
     CHECK(entry("volumes/mountinfo.txt") && entry("volumes/usage.tsv"));
     CHECK(entry("network/connections.tsv") && entry("network/unix.tsv"));
     CHECK(entry("persistence/listing.tsv"));
+    /* the agent's recent events: JSON lines, the marker's among them */
+    events = entry("agent/events.jsonl");
+    CHECK_MSG(events && events->len > 0, "no agent/events.jsonl in the package");
+    {
+        bool found = false;
+        size_t lines = 0;
+        for (char *l = events->data, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+            json_t *ev;
+            nl = strchr(l, '\n');
+            ev = json_loadb(l, nl ? (size_t)(nl - l) : strlen(l), 0, NULL);
+            CHECK_MSG(json_is_object(ev), "line %zu of agent/events.jsonl is not a JSON object", lines + 1);
+            if (!strcmp(jstr(ev, "ActionType"), "ProcessCreated") && strstr(jstr(ev, "ProcessCommandLine"), marker))
+                found = true;
+            json_decref(ev);
+            lines++;
+        }
+        CHECK_MSG(found, "the marker process (%s) is not among the %zu events of agent/events.jsonl", marker, lines);
+    }
     /* an action without one answers 404 */
     request(responder, "GET", "/api/v1/actions/999999/package", NULL, NULL, &r);
     CHECK(r.status == 404);
@@ -626,13 +735,14 @@ static void e2e_hostile_uploads(void)
     request(device_auth, "POST", path, body, "application/gzip", &r);
     CHECK_MSG(r.status == 409, "a command not running: %ld", r.status);
     serverproc_response_free(&r);
-    /* oversized */
+    /* oversized too: the command is checked before the size (413 with a
+     * running command: e2e_upload_limits) */
     memset(big, 'x', sizeof(big) - 1);
     big[0] = '\x1f';
     big[1] = '\x8b';
     big[sizeof(big) - 1] = '\0';
     request(device_auth, "POST", path, big, "application/gzip", &r);
-    CHECK_MSG(r.status == 413, "oversized: %ld", r.status);
+    CHECK_MSG(r.status == 409, "oversized, not running: %ld", r.status);
     serverproc_response_free(&r);
     /* a command of another type */
     snprintf(path, sizeof(path), "/api/v1/agent/commands/%lld/file", ping_id);
@@ -657,6 +767,576 @@ static void e2e_hostile_uploads(void)
     }
 }
 
+/* ------------------------------------------------------------ the file route, as the agent */
+
+/* Acts as the agent for command cmd_id: takes the queued commands (the
+ * command poll) and reports cmd_id started, so it is running. */
+static bool agent_takes(long long cmd_id)
+{
+    struct serverproc_response r;
+    char path[96];
+    bool ok;
+
+    request(device_auth, "GET", "/api/v1/agent/commands", NULL, NULL, &r);
+    ok = r.status == 200;
+    serverproc_response_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/agent/commands/%lld/progress", cmd_id);
+    request(device_auth, "POST", path, "{\"message\": \"started\"}", NULL, &r);
+    ok = ok && r.status == 200;
+    serverproc_response_free(&r);
+    return ok;
+}
+
+/* A file of size bytes of pseudo-random content; gzip: starting as gzip
+ * does (the server checks only that). */
+static bool make_file(const char *path, uint64_t size, bool gzip, uint64_t seed)
+{
+    static uint64_t buf[1 << 17]; /* 1 MiB */
+    uint64_t x = seed | 1, left = size;
+    FILE *f = fopen(path, "w");
+    bool ok = f != NULL;
+
+    while (ok && left) {
+        size_t n = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+        for (size_t i = 0; i < sizeof(buf) / sizeof(buf[0]); i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf[i] = x;
+        }
+        if (gzip && left == size)
+            memcpy(buf, "\x1f\x8b", 2);
+        ok = fwrite(buf, 1, n, f) == n;
+        left -= n;
+    }
+    if (f && fclose(f) != 0)
+        ok = false;
+    return ok;
+}
+
+struct upload_src {
+    FILE *f;
+    uint64_t sent, abort_after;
+};
+
+static size_t upload_read(char *buf, size_t size, size_t nitems, void *ctx)
+{
+    struct upload_src *u = ctx;
+    size_t want = size * nitems, got;
+
+    if (u->abort_after && u->sent >= u->abort_after)
+        return CURL_READFUNC_ABORT; /* the client goes away mid-upload */
+    if (u->abort_after && want > u->abort_after - u->sent)
+        want = (size_t)(u->abort_after - u->sent);
+    got = fread(buf, 1, want, u->f);
+    u->sent += got;
+    return got;
+}
+
+struct sink {
+    char text[4096]; /* an answer's start */
+    size_t len;
+    FILE *f;         /* or a file for the whole body */
+};
+
+static size_t sink_write(char *data, size_t size, size_t nitems, void *ctx)
+{
+    struct sink *k = ctx;
+    size_t n = size * nitems;
+
+    if (k->f)
+        return fwrite(data, 1, n, k->f);
+    if (k->len + 1 < sizeof(k->text)) {
+        size_t take = n < sizeof(k->text) - 1 - k->len ? n : sizeof(k->text) - 1 - k->len;
+        memcpy(k->text + k->len, data, take);
+        k->len += take;
+        k->text[k->len] = '\0';
+    }
+    return n;
+}
+
+/* One streamed request with auth_line: the body read from the file
+ * upload (POST, Content-Length its size, cut after abort_after bytes when
+ * not 0), the answer's body into the file download (GET) or parsed into
+ * *answer. Returns the HTTP status, 0 when no answer came. */
+static long transfer(const char *auth_line, const char *path, const char *upload, const char *content_type,
+                     uint64_t abort_after, const char *download, json_t **answer)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    struct upload_src src = {.abort_after = abort_after};
+    struct sink sink = {.len = 0};
+    char url[300], ct[160];
+    struct stat st;
+    long status = 0;
+
+    if (answer)
+        *answer = NULL;
+    if (!c)
+        return 0;
+    snprintf(url, sizeof(url), "%s%s", serverproc_url(server), path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CAINFO, serverproc_ca(server));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+    h = curl_slist_append(h, auth_line);
+    if (upload) {
+        src.f = fopen(upload, "r");
+        if (!src.f || fstat(fileno(src.f), &st) != 0)
+            goto out;
+        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+        h = curl_slist_append(h, ct);
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, upload_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, &src);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
+    }
+    if (download && !(sink.f = fopen(download, "w")))
+        goto out;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (answer && !download)
+        *answer = json_loads(sink.text, 0, NULL);
+out:
+    if (src.f)
+        fclose(src.f);
+    if (sink.f && fclose(sink.f) != 0)
+        status = 0;
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static long upload_as_agent(long long cmd_id, const char *file, const char *content_type, uint64_t abort_after,
+                            json_t **answer)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/api/v1/agent/commands/%lld/file", cmd_id);
+    return transfer(device_auth, path, file, content_type, abort_after, NULL, answer);
+}
+
+/* The server's peak resident memory (VmHWM) in KiB, or -1. */
+static long vm_hwm_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kib = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* How many of the server's open files are in <data_dir>/<sub> (a
+ * temporary upload file, named or not, included). */
+static int server_files_open(const char *sub)
+{
+    char fddir[64], want[700];
+    struct dirent *de;
+    int n = 0;
+    DIR *d;
+
+    snprintf(fddir, sizeof(fddir), "/proc/%d/fd", (int)serverproc_pid(server));
+    snprintf(want, sizeof(want), "%s/%s/", serverproc_data_dir(server), sub);
+    d = opendir(fddir);
+    while (d && (de = readdir(d))) {
+        char link[800], target[800];
+        ssize_t len;
+        snprintf(link, sizeof(link), "%s/%s", fddir, de->d_name);
+        len = readlink(link, target, sizeof(target) - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        if (strncmp(target, want, strlen(want)) == 0)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Entries in <data_dir>/<sub> (a missing directory has none). */
+static int entries_in(const char *sub)
+{
+    char path[700];
+    struct dirent *de;
+    int n = 0;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "%s/%s", serverproc_data_dir(server), sub);
+    d = opendir(path);
+    while (d && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Nothing of an upload is left in <data_dir>/<sub>: no entry, no open
+ * file (the server lets go of an aborted upload once its connection
+ * ends: waits up to 10 s for that). */
+static bool nothing_left(const char *sub)
+{
+    for (int i = 0; i < 100 && server_files_open(sub) > 0; i++)
+        usleep(100000);
+    return server_files_open(sub) == 0 && entries_in(sub) == 0;
+}
+
+static const char *message_of(json_t *answer)
+{
+    return json_string_value(json_object_get(json_object_get(answer, "error"), "message")) ?: "";
+}
+
+/* Queues command `type` with args_json for the enrolled device straight
+ * in the server's store (a type no API of this build may queue), from a
+ * child that became the server's user. Returns its id, or 0. */
+static long long store_command(const char *type, const char *args_json)
+{
+    int p[2], status;
+    long long id = 0;
+    char text[64] = "";
+    ssize_t n;
+    pid_t pid;
+
+    if (pipe(p) != 0)
+        return 0;
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        struct passwd *pw = getpwnam("nobody");
+        struct server_config cfg;
+        struct store *st = NULL;
+        char uri[1200], err[256];
+        int64_t cid = 0;
+
+        close(p[0]);
+        if (!pw || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+            _exit(2);
+        config_defaults(&cfg);
+        snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", serverproc_data_dir(server));
+        config_store_uri(&cfg, uri, sizeof(uri));
+        if (store_open(&st, uri, err, sizeof(err)) != 0)
+            _exit(3);
+        if (store_command_create(st, device_id, type, args_json, "test", 1000, &cid) != 0)
+            _exit(4);
+        store_close(st);
+        dprintf(p[1], "%lld", (long long)cid);
+        _exit(0);
+    }
+    close(p[1]);
+    n = read(p[0], text, sizeof(text) - 1);
+    close(p[0]);
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || n <= 0)
+        return 0;
+    text[n] = '\0';
+    id = atoll(text);
+    return id;
+}
+
+static bool file_hash(const char *path, char hex[65])
+{
+    uint64_t n;
+    return collect_sha256_file(path, hex, &n) == 0;
+}
+
+/* Above the limit: 413 and nothing kept; a client gone mid-upload leaves
+ * nothing; within it, the package arrives whole and downloads identical. */
+static void e2e_upload_limits(void)
+{
+    char big[300], part[300], good[300], back[300], hex[65], hex2[65], path[96];
+    long long id, cmd_id;
+    long status;
+    json_t *j;
+
+    SETUP("max_package_bytes=1048576");
+    /* the agent does not run: this test takes the command itself */
+    id = collect_action(&cmd_id, &status);
+    CHECK_MSG(id > 0 && cmd_id > 0, "POST /api/v1/actions: %ld", status);
+    CHECK(agent_takes(cmd_id));
+    snprintf(big, sizeof(big), "%s/big.tar.gz", dir);
+    snprintf(part, sizeof(part), "%s/part.tar.gz", dir);
+    snprintf(good, sizeof(good), "%s/good.tar.gz", dir);
+    snprintf(back, sizeof(back), "%s/back.tar.gz", dir);
+    CHECK(make_file(big, 2u << 20, true, 1) && make_file(part, 900u << 10, true, 2) &&
+          make_file(good, 1u << 20, true, 3));
+    /* 2 MiB against a 1 MiB limit */
+    status = upload_as_agent(cmd_id, big, "application/gzip", 0, &j);
+    CHECK_MSG(status == 413 && strstr(message_of(j), "1048576") && strstr(message_of(j), "max_package_bytes"),
+              "an oversized upload: %ld %s", status, message_of(j));
+    json_decref(j);
+    CHECK_MSG(nothing_left("packages"), "the refused upload left something in packages/");
+    /* the client goes away after 300 KiB of 900 */
+    status = upload_as_agent(cmd_id, part, "application/gzip", 300u << 10, &j);
+    json_decref(j);
+    CHECK_MSG(status == 0, "an aborted upload was answered %ld", status);
+    CHECK_MSG(nothing_left("packages"), "the aborted upload left a file or an open temporary file");
+    /* exactly at the limit: taken */
+    status = upload_as_agent(cmd_id, good, "application/gzip", 0, &j);
+    CHECK_MSG(status == 200, "an upload at the limit: %ld %s", status, message_of(j));
+    CHECK(file_hash(good, hex));
+    CHECK_STR(jstr(j, "package_sha256"), hex);
+    CHECK_INT(json_integer_value(json_object_get(j, "package_bytes")), ==, 1 << 20);
+    json_decref(j);
+    /* only once */
+    status = upload_as_agent(cmd_id, part, "application/gzip", 0, &j);
+    CHECK_MSG(status == 409, "a second upload: %ld %s", status, message_of(j));
+    json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld/package", id);
+    status = transfer(responder, path, NULL, NULL, 0, back, NULL);
+    CHECK_INT(status, ==, 200);
+    CHECK(file_hash(back, hex2));
+    CHECK_STR(hex2, hex);
+}
+
+/* A 64 MiB package goes up and comes back identical while the server's
+ * peak resident memory grows by far less than its size. The sanitizer
+ * build keeps freed memory in a quarantine (256 MiB by default), which
+ * TLS records churning through malloc and free fill, so this server gets
+ * a 1 MiB one: what stays resident is then what is live. */
+static void e2e_large_package_memory(void)
+{
+    const uint64_t size = 64u << 20;
+    char file[300], back[300], hex[65], hex2[65], path[96], asan[600];
+    const char *old_asan = getenv("ASAN_OPTIONS");
+    char *saved = old_asan ? strdup(old_asan) : NULL;
+    long long id, cmd_id;
+    long status, before, after;
+    json_t *j;
+
+    snprintf(asan, sizeof(asan), "%s%squarantine_size_mb=1:thread_local_quarantine_size_kb=64", saved ? saved : "",
+             saved && *saved ? ":" : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+    {
+        /* the server inherits it; this process keeps its own settings */
+        char why_[1200] = "";
+        bool ok = check_is_root() && enroll(NULL, why_, sizeof(why_));
+        if (saved)
+            setenv("ASAN_OPTIONS", saved, 1);
+        else
+            unsetenv("ASAN_OPTIONS");
+        free(saved);
+        if (!check_is_root())
+            SKIP("needs root (the server drops to nobody)");
+        CHECK_MSG(ok, "%s", why_);
+    }
+    id = collect_action(&cmd_id, &status);
+    CHECK_MSG(id > 0 && cmd_id > 0, "POST /api/v1/actions: %ld", status);
+    CHECK(agent_takes(cmd_id));
+    snprintf(file, sizeof(file), "%s/large.tar.gz", dir);
+    snprintf(back, sizeof(back), "%s/large-back.tar.gz", dir);
+    CHECK(make_file(file, size, true, 42));
+    CHECK(file_hash(file, hex));
+    before = vm_hwm_kib(serverproc_pid(server));
+    CHECK(before > 0);
+    status = upload_as_agent(cmd_id, file, "application/gzip", 0, &j);
+    CHECK_MSG(status == 200, "upload: %ld %s", status, message_of(j));
+    CHECK_STR(jstr(j, "package_sha256"), hex);
+    json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/actions/%lld/package", id);
+    status = transfer(responder, path, NULL, NULL, 0, back, NULL);
+    CHECK_INT(status, ==, 200);
+    CHECK(file_hash(back, hex2));
+    CHECK_STR(hex2, hex);
+    after = vm_hwm_kib(serverproc_pid(server));
+    fprintf(stderr, "server VmHWM %ld KiB before, %ld KiB after a 64 MiB upload and download\n", before, after);
+    CHECK_MSG(after - before < (long)(size / 2 / 1024), "the server's peak memory grew by %ld KiB for a %llu KiB package",
+              after - before, (unsigned long long)(size / 1024));
+}
+
+/* A live getfile's file: any content, as application/octet-stream, kept
+ * under files/<id> and found by packages_file_info. */
+static void e2e_getfile_upload(void)
+{
+    char file[300], hex[65], got_hex[65], got_path[1100], want_path[1100], kept[65];
+    struct server srv;
+    long long getfile, dir_cmd;
+    uint64_t bytes = 0;
+    long status;
+    json_t *j;
+
+    SETUP(NULL);
+    getfile = store_command("live", "{\"session\":1,\"command\":\"getfile\",\"cwd\":\"/\",\"args\":{\"path\":\"/x\"}}");
+    dir_cmd = store_command("live", "{\"session\":1,\"command\":\"dir\",\"cwd\":\"/\",\"args\":{\"path\":\"/\"}}");
+    CHECK_MSG(getfile > 0 && dir_cmd > 0, "cannot queue live commands in the store");
+    snprintf(file, sizeof(file), "%s/getfile.bin", dir);
+    CHECK(make_file(file, 300u << 10, false, 7));
+    CHECK(file_hash(file, hex));
+    /* not running yet */
+    status = upload_as_agent(getfile, file, "application/octet-stream", 0, &j);
+    CHECK_MSG(status == 409, "a getfile not started: %ld %s", status, message_of(j));
+    json_decref(j);
+    CHECK(agent_takes(getfile) && agent_takes(dir_cmd));
+    /* another live command uploads nothing */
+    status = upload_as_agent(dir_cmd, file, "application/octet-stream", 0, &j);
+    CHECK_MSG(status == 409 && strstr(message_of(j), "getfile"), "a live dir: %ld %s", status, message_of(j));
+    json_decref(j);
+    /* the wrong content type */
+    status = upload_as_agent(getfile, file, "application/gzip", 0, &j);
+    CHECK_MSG(status == 415, "getfile as gzip: %ld %s", status, message_of(j));
+    json_decref(j);
+    CHECK(nothing_left("files"));
+    /* taken, whatever it holds */
+    status = upload_as_agent(getfile, file, "application/octet-stream", 0, &j);
+    CHECK_MSG(status == 200, "getfile: %ld %s", status, message_of(j));
+    CHECK_STR(jstr(j, "sha256"), hex);
+    CHECK_INT(json_integer_value(json_object_get(j, "bytes")), ==, 300 << 10);
+    json_decref(j);
+    snprintf(want_path, sizeof(want_path), "%s/files/%lld", serverproc_data_dir(server), getfile);
+    CHECK(file_hash(want_path, kept));
+    CHECK_STR(kept, hex);
+    status = upload_as_agent(getfile, file, "application/octet-stream", 0, &j);
+    CHECK_MSG(status == 409, "a second getfile upload: %ld %s", status, message_of(j));
+    json_decref(j);
+    /* what other modules see */
+    memset(&srv, 0, sizeof(srv));
+    snprintf(srv.cfg.data_dir, sizeof(srv.cfg.data_dir), "%s", serverproc_data_dir(server));
+    CHECK_INT(packages_file_info(&srv, getfile, got_path, sizeof(got_path), got_hex, &bytes), ==, 0);
+    CHECK_STR(got_path, want_path);
+    CHECK_STR(got_hex, hex);
+    CHECK(bytes == 300u << 10);
+    CHECK_INT(packages_file_info(&srv, dir_cmd, got_path, sizeof(got_path), got_hex, &bytes), ==, -ENOENT);
+    CHECK_INT(packages_file_info(&srv, getfile, got_path, 8, got_hex, &bytes), ==, -ENAMETOOLONG);
+}
+
+/* ------------------------------------------------------------ stopping during an upload */
+
+struct bg_collect {
+    struct command cmd;
+    struct jsonw out;
+    char err[4096];
+    int e;
+    bool done;
+};
+
+static void *bg_collect_main(void *arg)
+{
+    struct bg_collect *b = arg;
+    b->e = collect_command(&b->cmd, &b->out, b->err, sizeof(b->err));
+    __atomic_store_n(&b->done, true, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Joins t within limit_s seconds (a hang becomes a failure, not a stuck
+ * test); false when it did not end. */
+static bool join_within(pthread_t t, const bool *done, int limit_s)
+{
+    for (int i = 0; i < limit_s * 1000 && !__atomic_load_n(done, __ATOMIC_ACQUIRE); i++)
+        usleep(1000);
+    if (!__atomic_load_n(done, __ATOMIC_ACQUIRE))
+        return false;
+    pthread_join(t, NULL);
+    return true;
+}
+
+/* An upload hangs in the TLS handshake of a listener that never answers;
+ * the agent stops: channel_stop aborts it, collect_set_channel(NULL)
+ * waits for it, and only then is the channel freed (ASan would see any
+ * later use). A collect that reaches its upload afterwards fails without
+ * a channel. */
+static void upload_joined_at_stop(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t slen = sizeof(sa);
+    static struct bg_collect bg, later;
+    struct agent_conf conf;
+    struct channel *chan = NULL;
+    struct pollfd pfd;
+    char err[1024], path[300], state[300];
+    pthread_t t;
+    bool started = false;
+    int lfd = -1, cfd = -1;
+
+    SETUP(NULL);
+    snprintf(path, sizeof(path), "%s/etc/agent.conf", dir);
+    CHECK_MSG(agentconf_load(&conf, path, err, sizeof(err)) == 0, "%s", err);
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0);
+    CHECK(getsockname(lfd, (struct sockaddr *)&sa, &slen) == 0);
+    snprintf(conf.server_url, sizeof(conf.server_url), "https://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+    CHECK_MSG(channel_global_init(err, sizeof(err)) == 0, "%s", err);
+    if (channel_new(&chan, &conf, err, sizeof(err)) != 0) {
+        channel_global_cleanup();
+        close(lfd);
+        CHECK_MSG(false, "channel_new: %s", err);
+    }
+    snprintf(state, sizeof(state), "%s/state", dir);
+    remfs_set_state_dir(state);
+    collect_set_channel(chan);
+    memset(&bg, 0, sizeof(bg));
+    bg.cmd = (struct command){.id = 4242, .type = "collect", .args = json_object()};
+    jsonw_init(&bg.out);
+    if (pthread_create(&t, NULL, bg_collect_main, &bg) != 0) {
+        snprintf(err, sizeof(err), "cannot start a thread");
+        goto fail;
+    }
+    started = true;
+    /* the package is built, then its upload connects and waits for a
+     * ServerHello that never comes */
+    pfd = (struct pollfd){.fd = lfd, .events = POLLIN};
+    if (poll(&pfd, 1, 120000) != 1 || (cfd = accept(lfd, NULL, NULL)) < 0) {
+        snprintf(err, sizeof(err), "the upload never connected");
+        goto fail;
+    }
+    /* the agent stops: the channel, then collect's hold on it (a hang
+     * here would be the bug: the alarm ends the test then), then the
+     * channel is freed at once, while the collect may still be on its way
+     * out — it must be off the channel already (ASan sees any later use) */
+    channel_stop(chan);
+    alarm(300);
+    collect_set_channel(NULL);
+    alarm(0);
+    channel_free(chan);
+    chan = NULL;
+    if (!join_within(t, &bg.done, 120)) {
+        snprintf(err, sizeof(err), "the collect did not end after its upload was aborted");
+        goto fail;
+    }
+    close(cfd);
+    close(lfd);
+    lfd = cfd = -1;
+    json_decref(bg.cmd.args);
+    jsonw_free(&bg.out);
+    CHECK_MSG(bg.e != 0 && strstr(bg.err, "could not be uploaded"), "the aborted upload: %d %s", bg.e, bg.err);
+    /* a collect that gets to its upload now finds no channel */
+    memset(&later, 0, sizeof(later));
+    later.cmd = (struct command){.id = 4243, .type = "collect", .args = json_object()};
+    jsonw_init(&later.out);
+    later.e = collect_command(&later.cmd, &later.out, later.err, sizeof(later.err));
+    json_decref(later.cmd.args);
+    jsonw_free(&later.out);
+    channel_global_cleanup();
+    CHECK_MSG(later.e == -ENOTCONN && strstr(later.err, "no channel"), "after the stop: %d %s", later.e, later.err);
+    return;
+fail:
+    /* the collect is joined before anything it uses goes; one that never
+     * ends keeps it all (the test has failed then anyway) */
+    if (started) {
+        if (chan)
+            channel_stop(chan);
+        collect_set_channel(NULL);
+        started = !join_within(t, &bg.done, 120);
+    }
+    if (cfd >= 0)
+        close(cfd);
+    if (lfd >= 0)
+        close(lfd);
+    if (!started) {
+        channel_free(chan);
+        json_decref(bg.cmd.args);
+        jsonw_free(&bg.out);
+        channel_global_cleanup();
+    }
+    CHECK_MSG(false, "%s", err);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
@@ -666,6 +1346,10 @@ int main(int argc, char **argv)
         {"e2e_collect", e2e_collect},
         {"e2e_package_too_big", e2e_package_too_big},
         {"e2e_hostile_uploads", e2e_hostile_uploads},
+        {"e2e_upload_limits", e2e_upload_limits},
+        {"e2e_large_package_memory", e2e_large_package_memory},
+        {"e2e_getfile_upload", e2e_getfile_upload},
+        {"upload_joined_at_stop", upload_joined_at_stop},
         {NULL, NULL},
     };
     check_set_teardown(teardown);
