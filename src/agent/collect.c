@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
@@ -1126,38 +1125,62 @@ static void chan_leave(void)
     pthread_mutex_unlock(&link_mu);
 }
 
-/* Posts the archive at path to the server; err gets the server's message. */
+/* The package as the body of its upload, read as it is sent. */
+struct upload_src {
+    int fd;
+    const struct command *cmd;
+};
+
+static size_t upload_read(char *buf, size_t len, void *ctx)
+{
+    struct upload_src *u = ctx;
+
+    for (;;) {
+        ssize_t r = read(u->fd, buf, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 ? CHANNEL_STREAM_ABORT : (size_t)r;
+    }
+}
+
+static bool upload_cancelled(void *ctx)
+{
+    const struct upload_src *u = ctx;
+    return command_cancelled(u->cmd);
+}
+
+/* Posts the archive at path to the server, streamed from its descriptor
+ * (with Expect: 100-continue, so a refusal comes back as the server's
+ * answer before the body goes); a cancel stops it. err gets the server's
+ * message. */
 static int upload(const struct command *cmd, const char *path, uint64_t bytes, char *err, size_t errlen)
 {
     struct https_reply rp = {0};
-    void *handle = NULL, *map = MAP_FAILED;
+    struct upload_src src = {.fd = -1, .cmd = cmd};
+    struct channel_stream body = {
+        .read = upload_read, .body_len = bytes, .cancelled = upload_cancelled, .ctx = &src};
+    void *handle = NULL;
     struct channel *chan = chan_enter();
     char route[96];
-    int fd = -1, e;
+    int e;
     long timeout = 120 + (long)(bytes >> 16); /* 64 KiB/s at least */
 
     if (!chan) {
         snprintf(err, errlen, "collect: no channel to the server to upload the package over (the agent is stopping)");
         return -ENOTCONN;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    src.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (src.fd < 0) {
         e = -errno;
         snprintf(err, errlen, "collect: cannot open the package: %s", strerror(errno));
         goto out;
     }
-    if (bytes) {
-        map = mmap(NULL, (size_t)bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            e = -errno;
-            snprintf(err, errlen, "collect: cannot map the package: %s", strerror(errno));
-            goto out;
-        }
-    }
     snprintf(route, sizeof(route), "/api/v1/agent/commands/%" PRId64 "/file", cmd->id);
-    e = channel_call(chan, &handle, "POST", route, "application/gzip", map == MAP_FAILED ? "" : map, (size_t)bytes,
-                     timeout > 3600 ? 3600 : timeout, &rp);
-    if (e) {
+    e = channel_call_stream(chan, &handle, "POST", route, "application/gzip", &body, timeout > 3600 ? 3600 : timeout,
+                            &rp);
+    if (e == -ECANCELED && command_cancelled(cmd)) {
+        snprintf(err, errlen, "cancelled");
+    } else if (e) {
         snprintf(err, errlen, "collect: the package could not be uploaded: %s", rp.error[0] ? rp.error : strerror(-e));
     } else if (rp.status != 200) {
         snprintf(err, errlen, "collect: the server refused the package (HTTP %ld): %s", rp.status,
@@ -1167,10 +1190,8 @@ static int upload(const struct command *cmd, const char *path, uint64_t bytes, c
 out:
     https_reply_free(&rp);
     https_handle_free(handle);
-    if (map != MAP_FAILED)
-        munmap(map, (size_t)bytes);
-    if (fd >= 0)
-        close(fd);
+    if (src.fd >= 0)
+        close(src.fd);
     chan_leave();
     return e;
 }
