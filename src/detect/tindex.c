@@ -226,7 +226,7 @@ static int trie_build(const struct tindex_entry *e, size_t n, uint8_t kind, uint
             bool letter = b >= 'a' && b <= 'z';
             uint64_t pat = 0x0101010101010101ull * b;
             uint32_t k = 0;
-            while (k < nfirst && t->fpat[k] != pat)
+            while (k < nfirst && k < SHORT_FIRST && t->fpat[k] != pat)
                 k++;
             if (k == nfirst && nfirst <= SHORT_FIRST) {
                 if (nfirst < SHORT_FIRST) {
