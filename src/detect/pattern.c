@@ -808,7 +808,8 @@ static bool parse_cidr(const char *s, size_t n, struct vm *m)
 }
 
 static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, uint8_t ***outv,
-                             uint32_t **outl, struct relit_set **req, uint32_t *nreq);
+                             uint32_t **outl, struct relit_set **req, uint32_t *nreq,
+                             unsigned nest);
 
 static int compile_regex(struct pattern_ctx *pc, const struct ynode *at, const struct mods *md,
                          struct vm *m)
@@ -866,7 +867,7 @@ static int compile_regex(struct pattern_ctx *pc, const struct ynode *at, const s
         uint32_t *l = NULL;
         struct relit_set *req = NULL;
         uint32_t nreq = 0;
-        m->nrelit = (uint32_t)regex_literals(at->str, at->len, pc->a, &v, &l, &req, &nreq);
+        m->nrelit = (uint32_t)regex_literals(at->str, at->len, pc->a, &v, &l, &req, &nreq, 0);
         m->relit = (const uint8_t *const *)v;
         m->relit_len = l;
         m->req = req;
@@ -1242,8 +1243,11 @@ static void set_trig(struct trig *t, uint8_t kind, uint32_t field, const uint8_t
  * strings ("(W|R)", "(?:gz|bz2)"), or anything else (classes, escapes like
  * \d, quantified items, anchors), which breaks the sequence. Every match
  * contains one of the strings spelled by a run of consecutive literal items
- * (the product of the groups' alternatives). The best run (longest shortest
- * string) is kept, folded, up to REGEX_MAX_SET strings. Returns the number
+ * (the product of the groups' alternatives), and, for a group whose
+ * alternatives are expressions each with mandatory literals of its own
+ * (read the same way, nested up to REGEX_MAX_NEST), one of their union.
+ * The best run or group set (longest shortest string) is kept, folded, up
+ * to REGEX_MAX_SET strings. Returns the number
  * of strings (0: none). A top-level alternation means nothing is mandatory.
  * Every run (up to REGEX_MAX_REQ, with their strings' least common bytes)
  * goes to *req: the matcher checks them before running the expression. */
@@ -1251,12 +1255,17 @@ static void set_trig(struct trig *t, uint8_t kind, uint32_t field, const uint8_t
 #define REGEX_MAX_REQ 8
 #define REGEX_MAX_ALTS 8
 
+#define REGEX_MAX_NEST 4
+
 struct ritem {
-    int kind;                      /* 0 literal char, 1 group, 2 other */
+    int kind;                      /* 0 literal char, 1 group, 2 other, 3 group
+                                    * whose alternatives each need a literal */
     uint8_t c;
     uint32_t nalt;
     uint8_t alt[REGEX_MAX_ALTS][DETECT_MAX_LITERAL];
     uint32_t altlen[REGEX_MAX_ALTS];
+    uint8_t **gv;                  /* kind 3: the union of the alternatives' */
+    uint32_t *gl, gn;              /* best sets (gn strings) */
 };
 
 /* Reads an escaped character at re[i] (after the backslash): a literal
@@ -1309,7 +1318,93 @@ static size_t regex_group(const char *re, size_t n, size_t i, struct ritem *it)
 }
 
 static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, uint8_t ***outv,
-                             uint32_t **outl, struct relit_set **req, uint32_t *nreq)
+                             uint32_t **outl, struct relit_set **req, uint32_t *nreq,
+                             unsigned nest);
+
+/* Adds a mandatory set to *req (when asked for, up to REGEX_MAX_REQ). */
+static int add_req(struct detect_arena *a, struct relit_set **req, uint32_t *nreq, uint8_t **v,
+                   uint32_t *l, uint32_t nc)
+{
+    if (!req || *nreq >= REGEX_MAX_REQ)
+        return 0;
+    if (!*req && !(*req = detect_arena_alloc(a, sizeof(**req) * REGEX_MAX_REQ)))
+        return -ENOMEM;
+    uint32_t *anchor = detect_arena_alloc(a, sizeof(*anchor) * nc);
+    if (!anchor)
+        return -ENOMEM;
+    for (uint32_t c = 0; c < nc; c++)
+        anchor[c] = pattern_rare_byte(v[c], l[c]);
+    (*req)[(*nreq)++] = (struct relit_set){nc, (const uint8_t *const *)v, l, anchor};
+    return 0;
+}
+
+/* A group whose alternatives are not all plain strings (re[0..n): its
+ * content): when each alternative has mandatory literals of its own (read
+ * as a whole expression), one of their union occurs wherever the group
+ * matches. Returns the number of strings in *v, *l (0: none). */
+static uint32_t regex_alt_set(const char *re, size_t n, struct detect_arena *a, unsigned nest,
+                              uint8_t ***v, uint32_t **l)
+{
+    uint8_t *sv[REGEX_MAX_SET];
+    uint32_t sl[REGEX_MAX_SET], ns = 0;
+    size_t start = 0;
+    int d = 0;
+
+    if (nest >= REGEX_MAX_NEST)
+        return 0;
+    for (size_t j = 0; j <= n; j++) {
+        if (j < n && re[j] == '\\') {
+            j++;
+            continue;
+        }
+        if (j < n && re[j] == '[') {
+            /* a class: up to its unescaped ']' (a ']' first is literal) */
+            j++;
+            if (j < n && re[j] == '^')
+                j++;
+            if (j < n && re[j] == ']')
+                j++;
+            while (j < n && re[j] != ']') {
+                if (re[j] == '\\')
+                    j++;
+                j++;
+            }
+            if (j >= n)
+                return 0;
+            continue;
+        }
+        if (j < n && re[j] == '(')
+            d++;
+        else if (j < n && re[j] == ')')
+            d--;
+        if (j < n && (re[j] != '|' || d != 0))
+            continue;
+        /* an alternative: re[start..j) */
+        uint8_t **av = NULL;
+        uint32_t *al = NULL;
+        size_t an = regex_literals(re + start, j - start, a, &av, &al, NULL, NULL, nest + 1);
+        if (an == 0 || ns + an > REGEX_MAX_SET)
+            return 0;
+        for (size_t k = 0; k < an; k++) {
+            sv[ns] = av[k];
+            sl[ns++] = al[k];
+        }
+        start = j + 1;
+    }
+    if (ns == 0)
+        return 0;
+    *v = detect_arena_alloc(a, sizeof(**v) * ns);
+    *l = detect_arena_alloc(a, sizeof(**l) * ns);
+    if (!*v || !*l)
+        return 0;
+    memcpy(*v, sv, sizeof(*sv) * ns);
+    memcpy(*l, sl, sizeof(*sl) * ns);
+    return ns;
+}
+
+static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, uint8_t ***outv,
+                             uint32_t **outl, struct relit_set **req, uint32_t *nreq,
+                             unsigned nest)
 {
     struct ritem *items = malloc(sizeof(*items) * (n + 1));
     size_t nitems = 0, best_n = 0;
@@ -1356,24 +1451,42 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
                 i = after;
             } else {
                 /* some other group: skip it whole (balanced), an "other" */
-                if (i + 1 < n && re[i + 1] == '?' && !(i + 2 < n && re[i + 2] == ':'))
-                    goto cleanup;   /* flags, look-arounds ...: give up */
+                if (i + 1 < n && ((re[i + 1] == '?' && !(i + 2 < n && re[i + 2] == ':')) ||
+                                  re[i + 1] == '*'))
+                    goto cleanup;   /* flags, look-arounds, verbs ...: give up */
                 it->kind = 2;
                 depth = 1;
                 size_t j = i + 1;
                 for (; j < n && depth; j++) {
-                    if (re[j] == '\\')
+                    if (re[j] == '\\') {
                         j++;
-                    else if (re[j] == '[') {
-                        while (j < n && re[j] != ']')
+                    } else if (re[j] == '[') {
+                        /* a class: up to its unescaped ']' (a ']' first is literal) */
+                        j++;
+                        if (j < n && re[j] == '^')
                             j++;
-                    } else if (re[j] == '(')
+                        if (j < n && re[j] == ']')
+                            j++;
+                        while (j < n && re[j] != ']') {
+                            if (re[j] == '\\')
+                                j++;
+                            j++;
+                        }
+                    } else if (re[j] == '(') {
                         depth++;
-                    else if (re[j] == ')')
+                    } else if (re[j] == ')') {
                         depth--;
+                    }
                 }
                 if (depth)
                     goto cleanup;
+                /* its alternatives' own literals, when each has some */
+                size_t cs = i + 1 + (re[i + 1] == '?' ? 2 : 0);
+                if (j - 1 > cs) {
+                    it->gn = regex_alt_set(re + cs, j - 1 - cs, a, nest, &it->gv, &it->gl);
+                    if (it->gn)
+                        it->kind = 3;
+                }
                 i = j;
             }
         } else if (c == '|') {
@@ -1408,15 +1521,33 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
                 if ((items[b].c & 0xc0) == 0xc0)
                     break;
             }
-    /* runs of literal items: the product of their strings */
+    /* runs of literal items: the product of their strings; a group whose
+     * alternatives each have literals is a set of its own */
     for (size_t k = 0; k < nitems;) {
+        if (items[k].kind == 3) {
+            uint32_t minlen = UINT32_MAX;
+            for (uint32_t g = 0; g < items[k].gn; g++)
+                if (items[k].gl[g] < minlen)
+                    minlen = items[k].gl[g];
+            if (minlen > 0 && minlen != UINT32_MAX && minlen > best_min) {
+                best_min = minlen;
+                best_n = items[k].gn;
+                bestv = items[k].gv;
+                bestl = items[k].gl;
+            }
+            if (minlen > 0 && minlen != UINT32_MAX &&
+                add_req(a, req, nreq, items[k].gv, items[k].gl, items[k].gn) < 0)
+                goto cleanup;
+            k++;
+            continue;
+        }
         if (items[k].kind == 2) {
             k++;
             continue;
         }
         size_t e = k;
         uint64_t combos = 1;
-        while (e < nitems && items[e].kind != 2) {
+        while (e < nitems && items[e].kind != 2 && items[e].kind != 3) {
             if (items[e].kind == 1)
                 combos *= items[e].nalt;
             if (combos > REGEX_MAX_SET)
@@ -1463,16 +1594,8 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
             bestv = v;
             bestl = l;
         }
-        if (minlen > 0 && minlen != UINT32_MAX && *nreq < REGEX_MAX_REQ) {
-            if (!*req && !(*req = detect_arena_alloc(a, sizeof(**req) * REGEX_MAX_REQ)))
-                goto cleanup;
-            uint32_t *anchor = detect_arena_alloc(a, sizeof(*anchor) * nc);
-            if (!anchor)
-                goto cleanup;
-            for (uint32_t c = 0; c < nc; c++)
-                anchor[c] = pattern_rare_byte(v[c], l[c]);
-            (*req)[(*nreq)++] = (struct relit_set){nc, (const uint8_t *const *)v, l, anchor};
-        }
+        if (minlen > 0 && minlen != UINT32_MAX && add_req(a, req, nreq, v, l, nc) < 0)
+            goto cleanup;
         k = e;
     }
 cleanup:

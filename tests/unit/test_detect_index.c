@@ -574,6 +574,91 @@ static void regex_prefilter_agrees(void)
     free(l.s);
 }
 
+/* Expressions whose literals are easy to get wrong (groups of general
+ * alternatives, classes holding ')' or '|', optional groups, verbs), each
+ * on strings that match and strings that almost do. */
+static void regex_literals_tricky(void)
+{
+    static const struct {
+        const char *re;
+        const char *s[6];
+    } cases[] = {
+        {"(\\.ssh/(id_(rsa|dsa)|identity)|/etc/ssh/ssh_host_[a-z]+_key)(\\s|$)",
+         {"cat ~/.ssh/id_rsa", "cat /etc/ssh/ssh_host_ed_key x", "cp ~/.ssh/identity /tmp",
+          "cat ~/.ssh/config", "cat ~/.ssh/id_rsa.pub", NULL}},
+        {"(a[)|]b|cd)xy", {"a)bxy", "a|bxy", "cdxy", "abxy", "a)b xy", NULL}},
+        {"(ab|c\\)d|e[|]f)z", {"abz", "c)dz", "e|fz", "cdz", "efz", NULL}},
+        {"((x|y)z|w)q", {"xzq", "yzq", "wq", "zq", "xq", NULL}},
+        {"(foo)?bar", {"bar", "foobar", "fobar", "ba", NULL}},
+        {"(foo|)bar", {"bar", "foobar", "xbar", "foo", NULL}},
+        {"(?:foo|ba[rz])+qux", {"fooqux", "barbazqux", "qux", "foqux", NULL}},
+        {"(*UCP)abc", {"abc", "xabcx", "ab", NULL}},
+        {"(?i)AbC", {"abc", "ABC", "ab", NULL}},
+        {"(x(?i)Ab|y)c", {"xabc", "xABc", "yc", "c", NULL}},
+        {"(?=.*secret)(token|key)=", {"secret token=", "key= secret", "token=", NULL}},
+        {"-(W|R)\\s?(\\s|\"|')([0-9a-fA-F]{2}\\s?){2,20}(\\s|\"|')",
+         {"pnscan -W '41 42 43'", "pnscan -R \"00 ff\" x", "ls -w 41 42 ", "-W", NULL}},
+        {"(^|[;&|]|\\s-c)\\s*(:|true|echo\\s*(-n)?\\s*(\"\"|'')?|cat\\s+/dev/null)?\\s*>\\s*/var/log/",
+         {"sh -c > /var/log/x", "true; echo -n '' > /var/log/wtmp", "cat /var/log/x", "x >/var/log", NULL}},
+    };
+    char yaml[32768];
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* single-quoted YAML: a quote is written twice */
+        k += (size_t)snprintf(yaml + k, sizeof(yaml) - k,
+                              "%stitle: R%zu\nlogsource: {product: linux}\ndetection:\n"
+                              "    s:\n        f|re: '", i ? "---\n" : "", i);
+        for (const char *c = cases[i].re; *c && k + 4 < sizeof(yaml); c++) {
+            if (*c == '\'')
+                yaml[k++] = '\'';
+            yaml[k++] = *c;
+        }
+        k += (size_t)snprintf(yaml + k, sizeof(yaml) - k, "'\n    condition: s\n");
+    }
+    struct t_diag dg;
+    memset(&dg, 0, sizeof(dg));
+    struct detect_engine *eng = t_engine(DETECT_SCHEMA_FLAT, yaml, &dg, NULL);
+    CHECK_MSG(eng, "the rules did not compile");
+    CHECK_INT(eng->nrules, ==, sizeof(cases) / sizeof(cases[0]));
+    char err[256];
+    struct detect_event *ev = detect_event_new(eng, err, sizeof(err));
+    CHECK_MSG(ev, "%s", err);
+    int matched = 0;
+    for (uint32_t r = 0; r < eng->nrules; r++) {
+        const struct vm *m = &eng->rules[r]->fconds[0].vms[0];
+        CHECK(m->kind == VM_RE);
+        size_t ci = (size_t)atoi(eng->rules[r]->info.title + 1);
+        for (int i = 0; cases[ci].s[i]; i++) {
+            const char *v = cases[ci].s[i];
+            bool a = detect_eval_value(ev, m, v, strlen(v));
+            bool b = pcre2_match(m->re, (PCRE2_SPTR)v, strlen(v), 0, 0, ev->md, ev->mctx) >= 0;
+            CHECK_MSG(a == b, "/%s/ on \"%s\": matcher %d, PCRE2 %d", m->text, v, a, b);
+            matched += b;
+            /* the index must not lose it either */
+            struct t_hits h;
+            char json[512];
+            char esc[256];
+            size_t e = 0;
+            for (const char *c = v; *c && e + 3 < sizeof(esc); c++) {
+                if (*c == '"' || *c == '\\')
+                    esc[e++] = '\\';
+                esc[e++] = *c;
+            }
+            esc[e] = '\0';
+            snprintf(json, sizeof(json), "{\"f\":\"%s\"}", esc);
+            memset(&h, 0, sizeof(h));
+            CHECK(t_match(eng, NULL, json, &h) >= 0);
+            char title[16];
+            snprintf(title, sizeof(title), "R%zu", ci);
+            CHECK_MSG(t_hit(&h, title) == b, "/%s/ on \"%s\": index lost or made a match",
+                      m->text, v);
+        }
+    }
+    CHECK_MSG(matched >= 20, "only %d matches", matched);
+    detect_event_free(ev);
+    detect_engine_free(eng);
+}
+
 /* Rules evaluated for one JSON event (the candidates the index picked). */
 static uint64_t candidates(struct detect_engine *eng, const char *json, int *matches)
 {
@@ -715,6 +800,7 @@ int main(int argc, char **argv)
         {"and_needs_every_literal", and_needs_every_literal},
         {"memo_answers_as_a_scan", memo_answers_as_a_scan},
         {"regex_prefilter_agrees", regex_prefilter_agrees},
+        {"regex_literals_tricky", regex_literals_tricky},
         {"absent_field_is_a_key", absent_field_is_a_key},
         {NULL, NULL},
     };
