@@ -38,7 +38,9 @@
  * asked again) that bring its streamed text (findfile, run) as it comes; a
  * terminal shows the progress of scan and collect (from their action in
  * the action center) as a bar. Ctrl-C while a command runs cancels it on
- * the device and waits a little for it to end.
+ * the device and waits a little for it to end (a script then runs no more
+ * lines); SIGTERM or a hang-up closes the session, which ends its
+ * commands.
  *
  * Exit status: 0 when every command succeeded; 1 when one did not (the
  * reason on stderr) or the session could not be opened; 2 on misuse.
@@ -84,7 +86,7 @@ static const char live_help[] =
     "each -c LINE in order, then each line of SCRIPT (-f -: standard input).\n"
     "`help` at the prompt lists the commands your role may run.\n"
     "\n"
-    "  -c, --command LINE  run LINE (repeatable)\n"
+    "  -c, --command LINE  run LINE (repeatable; Ctrl-C cancels it and runs no more)\n"
     "  -f, --file SCRIPT   run each non-empty line of SCRIPT that is not a # comment\n"
     "      --json          print each command's output as JSON\n"
     "      --force         getfile may replace a local file of the same name\n"
@@ -338,6 +340,7 @@ static json_t *follow_cancel(struct live_cli *lv, struct follow *f, json_t *cmd)
     json_t *last = json_incref(cmd);
 
     live_cli_interrupted = 0;
+    lv->stopped = true;
     bar_end(f);
     if (f->streamed && !f->at_line_start)
         putchar('\n');
@@ -350,7 +353,7 @@ static json_t *follow_cancel(struct live_cli *lv, struct follow *f, json_t *cmd)
     if (!ok_status(&r) && r.status != 409)
         say(lv, "cannot cancel command %lld: %s", f->id, server_message(&r));
     cli_response_free(&r);
-    while (!ended(text(last, "state")) && time(NULL) < until) {
+    while (!ended(text(last, "state")) && time(NULL) < until && !live_cli_leaving) {
         snprintf(path, sizeof(path), "/api/v1/live/sessions/%lld/commands/%lld?offset=%lld&wait=%d", lv->session,
                  f->id, f->offset, CANCEL_WAIT_S);
         if (api(lv, "GET", path, NULL, true, CANCEL_WAIT_S + 30, &r) != 0)
@@ -385,6 +388,10 @@ static json_t *follow(struct live_cli *lv, json_t *cmd, long long offset, bool *
         follow_show(lv, &f, cur);
         if (ended(text(cur, "state")))
             break;
+        if (live_cli_interrupted && live_cli_leaving) {
+            json_decref(cur); /* closing the session ends the command */
+            return NULL;
+        }
         if (live_cli_interrupted) {
             json_t *last = follow_cancel(lv, &f, cur);
             json_decref(cur);
@@ -502,6 +509,7 @@ static int getfile_download(struct live_cli *lv, json_t *cmd, const char *remote
     e = cli_transfer(&lv->cfg, &t, &r, err, sizeof(err));
     live_cli_interrupted = 0;
     if (e != 0) {
+        lv->stopped = e == -EINTR;
         say(lv, "getfile: %s", e == -EINTR ? "download interrupted" : err);
         goto out;
     }
@@ -569,6 +577,7 @@ static int library_upload(struct live_cli *lv, const char *name, const char *loc
     t.upload_size = (long long)st.st_size;
     e = cli_transfer(&lv->cfg, &t, &r, err, sizeof(err));
     live_cli_interrupted = 0;
+    lv->stopped = e == -EINTR;
     if (e != 0)
         say(lv, "library upload: %s", e == -EINTR ? "interrupted" : err);
     else if (!ok_status(&r))
@@ -843,10 +852,15 @@ out:
 
 static void on_signal(int sig)
 {
-    if (sig == SIGINT)
-        live_cli_interrupted = 1;
-    else
+    if (sig != SIGINT)
         live_cli_leaving = 1;
+    live_cli_interrupted = 1;
+}
+
+/* Whether a script goes no further: Ctrl-C, a hang-up, SIGTERM. */
+static bool script_stops(const struct live_cli *lv)
+{
+    return live_cli_leaving || live_cli_interrupted || lv->stopped;
 }
 
 /* Runs each line of f (skipping blank lines and # comments). Sets *failed
@@ -859,7 +873,7 @@ static int run_script(struct live_cli *lv, FILE *f, bool echo, bool *failed)
     ssize_t n;
     int rc = 0;
 
-    while (!live_cli_leaving && (n = getline(&buf, &cap, f)) >= 0) {
+    while (!script_stops(lv) && (n = getline(&buf, &cap, f)) >= 0) {
         const char *s = buf;
         while (*s == ' ' || *s == '\t')
             s++;
@@ -877,7 +891,7 @@ static int run_script(struct live_cli *lv, FILE *f, bool echo, bool *failed)
         rc = 0;
     }
     free(buf);
-    return live_cli_leaving ? LIVE_CLI_QUIT : rc;
+    return script_stops(lv) ? LIVE_CLI_QUIT : rc;
 }
 
 static int run(int argc, char **argv)
@@ -951,7 +965,7 @@ static int run(int argc, char **argv)
         goto close;
     }
     echo = !lv.json && (nlines > 1 || script);
-    for (size_t i = 0; i < nlines && !live_cli_leaving; i++) {
+    for (size_t i = 0; i < nlines && !script_stops(&lv); i++) {
         int r;
         if (echo) {
             printf("%s:%s> %s\n", lv.host, lv.cwd, lines[i]);
@@ -963,7 +977,7 @@ static int run(int argc, char **argv)
         if (r != 0)
             failed = true;
     }
-    if (script && !live_cli_leaving) {
+    if (script && !script_stops(&lv)) {
         FILE *f = strcmp(script, "-") ? fopen(script, "re") : stdin;
         if (!f) {
             fprintf(stderr, "yamori live: cannot read %s: %s\n", script, strerror(errno));
@@ -975,7 +989,7 @@ static int run(int argc, char **argv)
         }
     }
 done:
-    rc = failed || live_cli_leaving ? 1 : 0;
+    rc = failed || script_stops(&lv) ? 1 : 0;
 close:
     session_close(&lv);
 out:

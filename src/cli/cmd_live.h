@@ -23,6 +23,7 @@ struct live_cli {
     bool json;                   /* --json: print each command's output as JSON */
     bool force;                  /* --force: getfile may replace a local file */
     bool interactive;            /* at the prompt (errors without the "yamori live:" prefix) */
+    bool stopped;                /* Ctrl-C stopped a command: a script goes no further */
 };
 
 /* live_cli_line()'s answer to `exit` and `quit`. */
@@ -31,7 +32,9 @@ struct live_cli {
 /* Set by SIGINT (Ctrl-C): stops the request under way; whoever acts on it
  * clears it. */
 extern volatile sig_atomic_t live_cli_interrupted;
-/* Set by SIGHUP and SIGTERM: the session is closed and the client leaves. */
+/* Set by SIGHUP and SIGTERM (which also set live_cli_interrupted to stop
+ * the request under way): the session is closed, which ends its running
+ * commands, and the client leaves. */
 extern volatile sig_atomic_t live_cli_leaving;
 
 /* Runs one line as a person typed it: the client's own words (exit, quit,

@@ -22,6 +22,9 @@
 #include <fcntl.h>
 #include <histedit.h>
 #include <limits.h>
+#include <locale.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,7 @@
 
 struct prompt {
     struct live_cli *lv;
+    sigset_t waiting_mask;            /* the signal mask while waiting for a key (SIGINT &c. open) */
     EditLine *el;
     History *hist;
     char text[LIVE_MAX_PATH + 300];  /* the prompt */
@@ -98,6 +102,55 @@ static void history_save(struct prompt *p)
 }
 
 /* ------------------------------------------------------------ the prompt */
+
+/* libedit's reader of one character. While libedit edits, SIGINT, SIGTERM
+ * and SIGHUP are blocked except inside ppoll() here, so a Ctrl-C that
+ * comes while libedit draws is not lost: it ends the wait (EINTR), and
+ * el_gets() returns NULL with errno EINTR. Bytes are decoded in the
+ * locale's encoding (an invalid byte is passed on as itself). */
+static int read_key(EditLine *el, wchar_t *wc)
+{
+    struct prompt *p = NULL;
+    mbstate_t mbs;
+    int fd = fileno(stdin);
+
+    el_get(el, EL_CLIENTDATA, &p);
+    memset(&mbs, 0, sizeof(mbs));
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        unsigned char c;
+        ssize_t n;
+        size_t k;
+
+        if (live_cli_interrupted || live_cli_leaving) {
+            errno = EINTR;
+            return -1;
+        }
+        if (ppoll(&pfd, 1, NULL, &p->waiting_mask) < 0) {
+            if (errno == EINTR)
+                continue; /* the flags say why */
+            return -1;
+        }
+        n = read(fd, &c, 1);
+        if (n == 0)
+            return 0;
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return -1;
+        }
+        k = mbrtowc(wc, (const char *)&c, 1, &mbs);
+        if (k == (size_t)-2)
+            continue; /* more bytes of this character */
+        if (k == (size_t)-1) {
+            *wc = c;
+            return 1;
+        }
+        if (k == 0)
+            *wc = L'\0';
+        return 1;
+    }
+}
 
 static char *prompt_text(EditLine *el)
 {
@@ -373,8 +426,19 @@ static unsigned char complete(EditLine *el, int ch)
 int live_prompt_run(struct live_cli *lv)
 {
     struct prompt p = {.lv = lv};
+    sigset_t editing, before;
     HistEvent ev;
     int rc = 0;
+
+    setlocale(LC_CTYPE, ""); /* typed non-ASCII file names, in the terminal's encoding */
+    sigemptyset(&editing);
+    sigaddset(&editing, SIGINT);
+    sigaddset(&editing, SIGTERM);
+    sigaddset(&editing, SIGHUP);
+    sigprocmask(SIG_BLOCK, NULL, &p.waiting_mask);
+    sigdelset(&p.waiting_mask, SIGINT);
+    sigdelset(&p.waiting_mask, SIGTERM);
+    sigdelset(&p.waiting_mask, SIGHUP);
 
     p.el = el_init("yamori", stdin, stdout, stderr);
     p.hist = history_init();
@@ -392,6 +456,7 @@ int live_prompt_run(struct live_cli *lv)
     el_set(p.el, EL_EDITOR, "emacs");
     el_set(p.el, EL_PROMPT, prompt_text);
     el_set(p.el, EL_HIST, history, p.hist);
+    el_set(p.el, EL_GETCFN, read_key);
     /* the wide form: the narrow one copies the strings and libedit never frees the copies */
     el_wset(p.el, EL_ADDFN, L"yamori-complete", L"complete a command, option or the device's path", complete);
     el_set(p.el, EL_BIND, "^I", "yamori-complete", NULL);
@@ -401,16 +466,22 @@ int live_prompt_run(struct live_cli *lv)
     for (;;) {
         const char *line;
         char *copy;
-        int n = 0, r;
+        int n = 0, r, e;
 
         live_cli_interrupted = 0;
+        lv->stopped = false;
+        sigprocmask(SIG_BLOCK, &editing, &before);
         line = el_gets(p.el, &n);
+        e = errno;
+        sigprocmask(SIG_SETMASK, &before, NULL); /* what came meanwhile is handled now */
+        errno = e;
         if (live_cli_leaving)
             break;
         if (!line && n < 0 && errno == EINTR) {
             putchar('\n'); /* Ctrl-C: the line is dropped, a new prompt */
             continue;
         }
+        live_cli_interrupted = 0; /* a Ctrl-C just after Enter is not meant for the new command */
         if (!line || n == 0) {
             putchar('\n'); /* Ctrl-D */
             break;

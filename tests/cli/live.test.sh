@@ -2,7 +2,8 @@
 # live.test.sh — `yamori live HOST` against a real server and agent (`yamori
 # up` on this machine): one line (-c), several -c in order, a script (-f)
 # with comments and a failing line, a parse error (exit 1, usage on
-# stderr), --json, a background command brought back with fg, a second
+# stderr), --json, Ctrl-C cancelling a script's command and stopping the
+# script, a background command brought back with fg, a second
 # person refused while the session is held (the message names the
 # holder), getfile downloading a byte-identical file that is never
 # overwritten without --force, library upload from a local file; and at
@@ -148,6 +149,20 @@ if [ $rc -eq 1 ] && grep -q "no-such-device-$$" <<<"$out"; then
     pass unknown_device
 else
     fail unknown_device "rc=$rc: $out"
+fi
+
+# SIGINT (Ctrl-C) during a script cancels the running command and runs no more lines
+"$Y" live "$host" -c "findfile * -path / -max 100000" -c "connect" >"$T/int.out" 2>"$T/int.err" &
+INT=$!
+if wait_for '^/' head -c 4096 "$T/int.out" >/dev/null; then
+    kill -INT "$INT"
+fi
+wait "$INT"; rc=$?
+if [ $rc -eq 1 ] && grep -q 'cancelling command' "$T/int.err" && grep -q 'cancelled' "$T/int.err" \
+   && ! grep -q 'connected to' "$T/int.out"; then
+    pass sigint_cancels_and_stops_a_script
+else
+    fail sigint_cancels_and_stops_a_script "rc=$rc: $(tail -c 600 "$T/int.out") / $(cat "$T/int.err")"
 fi
 
 # ---------------------------------------------------------------- getfile
@@ -306,6 +321,14 @@ send("connect\r")
 got = read_until(prompt_any)
 result("ctrl_c_clears_the_line", fresh is not None and got is not None and b"frobnicate" not in got
        and b"unknown" not in got and b"connected to" in got, repr((fresh, got))[-400:])
+# the same with Ctrl-C right behind the keys (libedit may still be drawing them, or the
+# terminal may drop them before they are read)
+send("frobnicate-that\x03")
+fresh = read_until(prompt_any)
+send("connect\r")
+got = read_until(prompt_any)
+result("ctrl_c_right_after_typing_clears_the_line", fresh is not None and got is not None
+       and b"frobnicate" not in got and b"connected to" in got, repr((fresh, got))[-400:])
 
 # Ctrl-C while findfile runs cancels it and returns to the prompt
 send("findfile * -path / -max 100000\r")
@@ -336,7 +359,7 @@ while time.time() < end:
 result("exit_leaves_with_status_0", status == 0, "status %r" % status)
 PY
 PTY_LOG="$T/prompt.log" python3 "$T/live_prompt.py" "$Y" "$host" "$T/plant" "$planted" 2>&1 | tee "$T/prompt.out"
-grep -q '^FAIL' "$T/prompt.out" && echo "    (transcript: $(tail -c 1500 "$T/prompt.log" | tr -d '\r' | tr '\n' '|'))"
+grep -q "^FAIL" "$T/prompt.out" && { echo "    (transcript:"; tr -d "\r" <"$T/prompt.log" | grep -v "^/" | sed "s/^/    | /"; echo "    )"; }
 
 hist="$HOME/.yamori/live_history"
 # libedit's format: a header line, then one line per entry, blanks written \040
