@@ -1115,11 +1115,17 @@ static void *run(void *arg)
     unsigned attempt = 0;
     char path[64];
 
-    snprintf(path, sizeof(path), "/api/v1/agent/commands?wait=%d", POLL_WAIT_S);
+    /* the first poll that reaches the server says this agent just started
+     * (docs/wire.md, "Commands"): commands handed to a poll of the previous
+     * run that never started are handed out again at once */
+    snprintf(path, sizeof(path), "/api/v1/agent/commands?wait=%d&started=1", POLL_WAIT_S);
     while (!channel_stopping(cm->c)) {
         struct https_reply rp;
         json_t *root = NULL, *list;
         int e = channel_call(cm->c, &cm->curl, "GET", path, NULL, NULL, 0, POLL_WAIT_S + 30, &rp);
+
+        if (!e && rp.status == 200)
+            snprintf(path, sizeof(path), "/api/v1/agent/commands?wait=%d", POLL_WAIT_S);
 
         if (channel_stopping(cm->c)) {
             https_reply_free(&rp);

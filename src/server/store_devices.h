@@ -231,6 +231,14 @@ int store_commands_claim(struct store *st, const char *device_id, size_t max, st
  * sent with the given attempt numbers become queued again. */
 int store_commands_unclaim(struct store *st, const struct store_command *v, size_t n);
 
+/* A restarted agent's first poll: the commands handed to device_id that
+ * it never reported starting (status sent, no progress) go back to queued,
+ * so they are handed out now instead of when the redelivery delay ends —
+ * the poll they went to may have died with the agent. Safe because the
+ * agent runs each id at most once (its journal answers an id it started).
+ * Sets *n to how many. 0 or -EIO. */
+int store_commands_requeue_unstarted(struct store *st, const char *device_id, size_t *n);
+
 /* Records the result of a command of device_id, once: the first result
  * sets status, output (JSON text or NULL) and error (or NULL) and
  * *recorded = true; a later one changes nothing (*recorded = false) and

@@ -1097,6 +1097,30 @@ out:
     return e;
 }
 
+int store_commands_requeue_unstarted(struct store *st, const char *device_id, size_t *n)
+{
+    struct store_conn *c = store_acquire(st, STORE_WRITE);
+    sqlite3_stmt *q;
+    int e = 0;
+
+    *n = 0;
+    q = store_prepare(c, "UPDATE device_commands SET status = 'queued' WHERE device_id = ? AND status = 'sent'"
+                         " AND progress IS NULL");
+    if (!q) {
+        e = -EIO;
+        goto out;
+    }
+    sqlite3_bind_text(q, 1, device_id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        e = store_error(c, "hand out again the commands a restarted agent never started");
+    else
+        *n = (size_t)sqlite3_changes(store_db(c));
+    sqlite3_reset(q);
+out:
+    store_release(st, c);
+    return e;
+}
+
 int store_command_result(struct store *st, const char *device_id, int64_t id, enum store_command_status status,
                          const char *output_json, const char *error, bool *recorded,
                          enum store_command_status *status_now)

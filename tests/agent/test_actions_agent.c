@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,6 +452,63 @@ static void offline_delivered(void)
     id = kill_action(p, uid, &st);
     CHECK_MSG(id > 0, "create: %ld", st);
     CHECK_STR(state_of(id), "queued");
+    RUN_AGENT();
+    a = wait_final(id);
+    CHECK_MSG(a && !strcmp(jstr(a, "state"), "succeeded"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
+    json_decref(a);
+    CHECK(died_of_sigkill(0));
+}
+
+/* What an agent that dies right after its poll got a command looks like:
+ * the command is sent and never started. Played by the test as the device
+ * (its credentials from the enrolled configuration), in a thread. */
+static json_t *dead_poll_answer;
+
+static void *dead_poll(void *arg)
+{
+    char secret[200] = "", path[400], auth[400];
+    long st;
+    FILE *f;
+
+    (void)arg;
+    snprintf(path, sizeof(path), "%s/etc/device.secret", dir);
+    f = fopen(path, "re");
+    if (f) {
+        if (!fgets(secret, sizeof(secret), f))
+            secret[0] = '\0';
+        fclose(f);
+    }
+    secret[strcspn(secret, "\r\n")] = '\0';
+    snprintf(auth, sizeof(auth), "Authorization: Device %s:%s", device_id, secret);
+    dead_poll_answer = call(auth, "GET", "/api/v1/agent/commands?wait=20", NULL, &st);
+    return NULL;
+}
+
+/* The agent starts again: its first poll says so (started=1) and the
+ * command the dead poll took is handed out at once, not after the
+ * 5-minute redelivery delay (wait_final gives up after 60 s). */
+static void restart_hands_out_unstarted(void)
+{
+    pthread_t t;
+    char uid[128];
+    json_t *a;
+    long long id;
+    long st;
+    pid_t p;
+
+    SETUP(NULL);
+    p = victim(0);
+    CHECK(agentproc_unique_id(p, uid, sizeof(uid)));
+    CHECK(pthread_create(&t, NULL, dead_poll, NULL) == 0);
+    usleep(1000000); /* the poll is held */
+    id = kill_action(p, uid, &st);
+    pthread_join(t, NULL);
+    CHECK_MSG(id > 0, "create: %ld", st);
+    CHECK_MSG(json_array_size(json_object_get(dead_poll_answer, "commands")) == 1,
+              "the dead poll did not get the command");
+    json_decref(dead_poll_answer);
+    dead_poll_answer = NULL;
+    CHECK_STR(state_of(id), "sent");
     RUN_AGENT();
     a = wait_final(id);
     CHECK_MSG(a && !strcmp(jstr(a, "state"), "succeeded"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
@@ -967,6 +1025,7 @@ int main(int argc, char **argv)
     static const struct check_case cases[] = {
         {"kill_lifecycle", kill_lifecycle},
         {"offline_delivered", offline_delivered},
+        {"restart_hands_out_unstarted", restart_hands_out_unstarted},
         {"offline_every_type", offline_every_type},
         {"expired_never_run", expired_never_run},
         {"scan_progress_and_cancel", scan_progress_and_cancel},
