@@ -65,7 +65,7 @@
 #define FOLLOW_WAIT_S 25  /* a long poll while following a command */
 #define PROGRESS_WAIT_S 2 /* ... while a progress bar is drawn */
 #define CANCEL_WAIT_S 15  /* after Ctrl-C, how long to wait for the command to end */
-#define LIST_WAIT_S 3     /* completion's `dir`: never block the prompt longer */
+#define LIST_WAIT_S 2     /* completion's `dir`: its answer within this (about twice it in all) */
 
 volatile sig_atomic_t live_cli_interrupted;
 volatile sig_atomic_t live_cli_leaving;
@@ -172,13 +172,8 @@ static bool ended(const char *state)
 /* Takes the device name and the current directory from a session object. */
 static void session_take(struct live_cli *lv, json_t *s)
 {
-    static const char *const names[] = {"hostname", "device_name", "device", NULL};
-
-    for (const char *const *n = names; *n; n++)
-        if (*text(s, *n)) {
-            snprintf(lv->host, sizeof(lv->host), "%s", text(s, *n));
-            break;
-        }
+    if (*text(s, "device_name"))
+        snprintf(lv->host, sizeof(lv->host), "%s", text(s, "device_name"));
     if (*text(s, "cwd"))
         snprintf(lv->cwd, sizeof(lv->cwd), "%s", text(s, "cwd"));
 }
@@ -818,7 +813,7 @@ json_t *live_cli_list_dir(struct live_cli *lv, const char *dir)
             goto out;
     }
     if (!strcmp(text(cmd, "state"), "running")) {
-        struct cli_transfer t = {.method = "GET", .path = path, .timeout_s = LIST_WAIT_S + 2};
+        struct cli_transfer t = {.method = "GET", .path = path, .timeout_s = LIST_WAIT_S + 1};
         char err[600];
 
         snprintf(path, sizeof(path), "/api/v1/live/sessions/%lld/commands/%lld?offset=0&wait=%d", lv->session,

@@ -14,9 +14,10 @@
  * remediate's file target), the device's own names — the client asks the
  * device with a `dir` of the directory part (it shows in the session's
  * command log), waits at most a few seconds, and keeps the answer for
- * CACHE_S seconds. Ctrl-C at the prompt clears the line; Ctrl-D on an
- * empty line, `exit` or `quit` leave (the caller closes the session), as
- * does a hang-up.
+ * CACHE_S seconds. Ctrl-C at the prompt clears the line (SIGINT is only
+ * let through while waiting for a key, so one that comes while libedit
+ * draws is not lost); Ctrl-D on an empty line, `exit` or `quit` leave (the
+ * caller closes the session), as do a hang-up and SIGTERM.
  */
 #include <errno.h>
 #include <fcntl.h>
