@@ -85,6 +85,7 @@ static bool pump(struct serverproc *s, int timeout_ms)
                 return true;
             s->out = nb;
             s->out_cap = cap;
+            s->out[s->out_len] = '\0'; /* a string even when nothing more comes */
         }
         n = read(s->out_fd, s->out + s->out_len, s->out_cap - s->out_len - 1);
         if (n < 0 && errno == EINTR)
