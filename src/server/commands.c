@@ -21,7 +21,9 @@
  *
  * The action center (actions.c) is told of every change of a command it
  * may carry (handed out, taken back, progress, result) through
- * actions_command_changed(), so an action's state follows its command.
+ * actions_command_changed(), so an action's state follows its command;
+ * live response (live.c) is told of every result through
+ * live_command_changed(), so a live command ends as its device answers.
  *
  * Waiters live in this server's memory: with several server nodes on one
  * store, a command queued on another node reaches a waiting agent when its
@@ -39,6 +41,7 @@
 #include "server/audit.h"
 #include "server/devices.h"
 #include "server/devices_int.h"
+#include "server/live.h"
 #include "server/server.h"
 
 #define STRIPES 64
@@ -536,8 +539,10 @@ static void agent_result(struct http_request *rq, struct http_response *rs)
         http_error(rs, 500, "cannot record the result (store error)");
         goto out;
     }
-    if (recorded)
+    if (recorded) {
         actions_command_changed(srv, id);
+        live_command_changed(srv, id);
+    }
     jsonw_object_begin(http_json(rs));
     jsonw_kv_int(http_json(rs), "id", id);
     jsonw_kv_str(http_json(rs), "status", store_command_status_name(now_status));
@@ -732,6 +737,8 @@ static void get_command(struct http_request *rq, struct http_response *rs)
 
 /* ------------------------------------------------------------------ module */
 
+static void set_result_limit(struct server *srv);
+
 static int commands_init(struct server *srv, char *err, size_t errlen)
 {
     struct channel *ch = calloc(1, sizeof(*ch));
@@ -743,6 +750,7 @@ static int commands_init(struct server *srv, char *err, size_t errlen)
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&ch->locks[i], NULL);
     server_set_module_state(srv, &commands_module, ch);
+    set_result_limit(srv);
     return 0;
 }
 
@@ -766,7 +774,7 @@ static void commands_fini(struct server *srv)
     server_set_module_state(srv, &commands_module, NULL);
 }
 
-static const struct route commands_routes[] = {
+static struct route commands_routes[] = {
     {HTTP_GET, "/api/v1/agent/commands", ACCESS_DEVICE, ROLE_NONE, 0, agent_poll,
      "long poll for this device's commands (?wait=0..60)"},
     {HTTP_POST, "/api/v1/agent/commands/:id/result", ACCESS_DEVICE, ROLE_NONE, MAX_RESULT_BYTES, agent_result,
@@ -779,6 +787,16 @@ static const struct route commands_routes[] = {
     {HTTP_GET, "/api/v1/devices/:id/commands/:cid", ACCESS_USER, ROLE_VIEWER, 0, get_command, "one command"},
     {0, NULL, 0, 0, 0, NULL, NULL},
 };
+
+/* A live response command's output (a process table, a directory) may
+ * be as large as live_max_output_bytes: the result route takes it. The
+ * limit is a setting, so the route takes it before serving starts. */
+static void set_result_limit(struct server *srv)
+{
+    for (struct route *r = commands_routes; r->pattern; r++)
+        if (r->handler == agent_result && srv->cfg.live_max_output_bytes + 4096 > r->max_body)
+            r->max_body = srv->cfg.live_max_output_bytes + 4096;
+}
 
 static const struct server_module commands_module = {
     .name = "commands",

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum kind { K_STR, K_UINT, K_SIZE, K_HOURS };
+enum kind { K_STR, K_UINT, K_SIZE, K_HOURS, K_MINUTES };
 
 struct key {
     const char *name;
@@ -27,6 +27,8 @@ struct key {
 #define SIZE(f, lo, hi) K_SIZE, offsetof(struct server_config, f), 0, lo, hi
 /* hours, decimals allowed ("72", "0.01"), kept as milliseconds in a uint64_t; min and max in ms */
 #define HOURS(f, lo, hi) K_HOURS, offsetof(struct server_config, f), 0, lo, hi
+/* minutes, decimals allowed ("30", "0.05"), kept as milliseconds in a uint64_t; min and max in ms */
+#define MINUTES(f, lo, hi) K_MINUTES, offsetof(struct server_config, f), 0, lo, hi
 
 static const struct key keys[] = {
     {"listen", STR(listen)},
@@ -53,6 +55,11 @@ static const struct key keys[] = {
     {"approval_required", STR(approval_required)},
     {"action_expiry_hours", HOURS(action_expiry_ms, 1000, 365ull * 24 * 3600 * 1000)},
     {"max_package_bytes", SIZE(max_package_bytes, 1024, 4ull << 30)},
+    {"live_idle_minutes", MINUTES(live_idle_ms, 1000, 7ull * 24 * 3600 * 1000)},
+    {"live_command_timeout_seconds", UINT(live_command_timeout_seconds, 1, 86400)},
+    {"live_long_command_timeout_seconds", UINT(live_long_command_timeout_seconds, 1, 7 * 86400)},
+    {"live_library_max_bytes", SIZE(live_library_max_bytes, 1024, 4ull << 30)},
+    {"live_max_output_bytes", SIZE(live_max_output_bytes, 4096, 1ull << 30)},
     {"max_getfile_bytes", SIZE(max_getfile_bytes, 1024, 1ull << 40)},
 };
 
@@ -77,6 +84,11 @@ void config_defaults(struct server_config *cfg)
     cfg->rules_poll_seconds = 5;
     cfg->action_expiry_ms = 72ull * 3600 * 1000;
     cfg->max_package_bytes = 256u << 20;
+    cfg->live_idle_ms = 30ull * 60 * 1000;
+    cfg->live_command_timeout_seconds = 600;
+    cfg->live_long_command_timeout_seconds = 1800;
+    cfg->live_library_max_bytes = 64u << 20;
+    cfg->live_max_output_bytes = 16u << 20;
     cfg->max_getfile_bytes = 4ull << 30;
 }
 
@@ -184,17 +196,18 @@ int config_set(struct server_config *cfg, const char *name, const char *value, c
         snprintf((char *)cfg + k->offset, k->size, "%s", value);
         return 0;
     }
-    if (k->kind == K_HOURS) {
+    if (k->kind == K_HOURS || k->kind == K_MINUTES) {
+        double unit = k->kind == K_HOURS ? 3600e3 : 60e3, h;
+        const char *unit_name = k->kind == K_HOURS ? "hours" : "minutes";
         char *end;
-        double h;
         errno = 0;
         h = isdigit((unsigned char)*value) ? strtod(value, &end) : -1;
-        if (h < 0 || errno || *end || h * 3600e3 < (double)k->min || h * 3600e3 > (double)k->max) {
-            snprintf(err, errlen, "%s: expected a number of hours from %g to %g (decimals allowed), got '%s'", name,
-                     (double)k->min / 3600e3, (double)k->max / 3600e3, value);
+        if (h < 0 || errno || *end || h * unit < (double)k->min || h * unit > (double)k->max) {
+            snprintf(err, errlen, "%s: expected a number of %s from %g to %g (decimals allowed), got '%s'", name,
+                     unit_name, (double)k->min / unit, (double)k->max / unit, value);
             return -EINVAL;
         }
-        *(uint64_t *)(void *)((char *)cfg + k->offset) = (uint64_t)(h * 3600e3 + 0.5);
+        *(uint64_t *)(void *)((char *)cfg + k->offset) = (uint64_t)(h * unit + 0.5);
         return 0;
     }
     e = parse_number(value, k->kind == K_SIZE, &n);
@@ -299,6 +312,8 @@ void config_print(const struct server_config *cfg, void *file)
             fprintf(f, "%s = %u\n", k->name, *(const unsigned *)(const void *)base);
         else if (k->kind == K_HOURS)
             fprintf(f, "%s = %.6g\n", k->name, (double)*(const uint64_t *)(const void *)base / 3600e3);
+        else if (k->kind == K_MINUTES)
+            fprintf(f, "%s = %.6g\n", k->name, (double)*(const uint64_t *)(const void *)base / 60e3);
         else
             fprintf(f, "%s = %zu\n", k->name, *(const size_t *)(const void *)base);
     }

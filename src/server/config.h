@@ -39,6 +39,12 @@ struct server_config {
     char approval_required[512]; /* action types that wait for approval, comma-separated ("") */
     uint64_t action_expiry_ms;   /* an action not fetched by its device by then expires (72 hours; set in hours) */
     size_t max_package_bytes;    /* largest investigation package an agent may upload (256 MiB) */
+    /* live response (src/server/live*.c) */
+    uint64_t live_idle_ms;       /* an idle session closes after this (30 minutes; set in minutes) */
+    unsigned live_command_timeout_seconds;      /* a live command times out (600) */
+    unsigned live_long_command_timeout_seconds; /* ... getfile, findfile, run and the bridged ones (1800) */
+    size_t live_library_max_bytes; /* largest library file (64 MiB) */
+    size_t live_max_output_bytes;  /* streamed output kept per live command (16 MiB) */
     size_t max_getfile_bytes;    /* largest file a live response getfile may upload (4 GiB) */
 };
 
