@@ -400,7 +400,7 @@ out:
 
 /* ------------------------------------------------------------------ agent routes */
 
-/* GET /api/v1/agent/commands?wait=N */
+/* GET /api/v1/agent/commands?wait=N[&started=1] */
 static void agent_poll(struct http_request *rq, struct http_response *rs)
 {
     struct server *srv = http_server(rq);
@@ -418,6 +418,21 @@ static void agent_poll(struct http_request *rq, struct http_response *rs)
     if (!ch) {
         http_error(rs, 503, "the command channel is not ready");
         return;
+    }
+    if (http_query(rq, "started")) {
+        /* the agent's first poll since it started: what went to a poll of
+         * its previous run and never started is handed out again now */
+        size_t again = 0;
+        if (strcmp(http_query(rq, "started"), "1") != 0) {
+            http_error(rs, 400, "started: expected 1");
+            return;
+        }
+        if (store_commands_requeue_unstarted(srv->store, dev, &again) != 0) {
+            http_error(rs, 500, "cannot read the command queue (store error)");
+            return;
+        }
+        if (again)
+            log_info("commands: device %s restarted; %zu command(s) it never started handed out again", dev, again);
     }
     pthread_mutex_lock(lock_of(ch, b));
     e = store_commands_pending(srv->store, dev, &pending);
