@@ -13,7 +13,8 @@
  * `name: value`, multi-line text indented under `name:`, lists as
  * `  - item` lines, a list of objects as a small table, an object as its
  * members indented; deeper nesting as compact JSON. An analysis reads
- * best verdict first, so "verdict" and "reasons" lead. Widths count
+ * best verdict first, so "verdict" and "reasons" lead, and in a list of
+ * objects a "reason" column comes last, so the sentence is never cut. Widths count
  * characters (UTF-8 code points), not bytes; control characters in
  * values are shown escaped (\n, \t, \xNN), so a value cannot move the
  * cursor or forge a line.
@@ -197,6 +198,14 @@ static void put_object_list(FILE *f, json_t *list, int indent)
                 cols[n++] = k;
         }
     }
+    /* a sentence (an analysis's "reason") goes last, where it is never cut */
+    for (size_t c = 0; c + 1 < n; c++)
+        if (strcmp(cols[c], "reason") == 0) {
+            const char *r = cols[c];
+            memmove(&cols[c], &cols[c + 1], (n - c - 1) * sizeof(cols[0]));
+            cols[n - 1] = r;
+            break;
+        }
     put_table(f, cols, n, list, indent);
 }
 
