@@ -36,8 +36,8 @@
  * A command is sent without waiting (its id is what matters) and, while it
  * runs, followed with long polls (?offset=K&wait=25; a 503 "ask again" is
  * asked again) that bring its streamed text (findfile, run) as it comes; a
- * terminal shows the progress of scan and collect (from their action in
- * the action center) as a bar. Ctrl-C while a command runs cancels it on
+ * terminal shows the command's progress (findfile's; for scan and collect,
+ * their action's in the action center) as a bar. Ctrl-C while a command runs cancels it on
  * the device and waits a little for it to end (a script then runs no more
  * lines); SIGTERM or a hang-up closes the session, which ends its
  * commands.
