@@ -350,6 +350,7 @@ static void stop_channel(struct agent *a)
     /* a collect still running (left to end with the process) never
      * uploads over the channel once it is freed */
     collect_set_channel(NULL);
+    live_set_channel(NULL);              /* waits for a getfile, putfile or run transfer */
     a->uploader = NULL;
     a->heartbeat = NULL;
     a->commands = NULL;

@@ -174,16 +174,41 @@ out:
 
 /* ------------------------------------------------------------ shared state */
 
+/* The channel and how many transfers use it now: live_set_channel waits
+ * for them, so the agent can take the channel away (NULL) before freeing
+ * it even when a getfile outlived the command thread's stop. */
+static pthread_mutex_t chan_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t chan_cond = PTHREAD_COND_INITIALIZER;
 static struct channel *live_chan;
+static unsigned chan_users;
 
 void live_set_channel(struct channel *c)
 {
+    pthread_mutex_lock(&chan_mu);
+    while (chan_users) /* a transfer on the old channel ends first (at once once it stopped) */
+        pthread_cond_wait(&chan_cond, &chan_mu);
     live_chan = c;
+    pthread_mutex_unlock(&chan_mu);
 }
 
-struct channel *live_channel(void)
+struct channel *live_channel_hold(void)
 {
-    return live_chan;
+    struct channel *c;
+
+    pthread_mutex_lock(&chan_mu);
+    c = live_chan;
+    if (c)
+        chan_users++;
+    pthread_mutex_unlock(&chan_mu);
+    return c;
+}
+
+void live_channel_release(void)
+{
+    pthread_mutex_lock(&chan_mu);
+    chan_users--;
+    pthread_cond_broadcast(&chan_cond);
+    pthread_mutex_unlock(&chan_mu);
 }
 
 bool live_cancelled(const struct live_call *call)

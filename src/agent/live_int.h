@@ -20,7 +20,10 @@ struct pkgdb;
 #define LIVE_HASH_MAX_BYTES (1ull << 30) /* fileinfo hashes files up to this size */
 
 /* The channel set by live_set_channel (NULL: none). */
-struct channel *live_channel(void);
+/* The channel for one transfer, held until live_channel_release(); NULL
+ * when there is none (the agent stops). */
+struct channel *live_channel_hold(void);
+void live_channel_release(void);
 
 /* Whether the command was cancelled (or the agent stops). */
 bool live_cancelled(const struct live_call *call);

@@ -174,7 +174,7 @@ static bool upload_cancelled(void *ctx)
 int live_getfile(const struct live_call *call, struct jsonw *out, char *err, size_t errlen)
 {
     const char *path = arg_str(call, "path");
-    struct channel *chan = live_channel();
+    struct channel *chan;
     struct upload u = {.call = call, .fd = -1};
     struct channel_stream s = {.read = upload_read, .cancelled = upload_cancelled, .ctx = &u};
     struct https_reply rp = {0};
@@ -191,10 +191,6 @@ int live_getfile(const struct live_call *call, struct jsonw *out, char *err, siz
     if (forbidden_path(path)) {
         snprintf(err, errlen, "%s is under /proc, /sys or /dev: getfile brings back files, not kernel state", path);
         return -EPERM;
-    }
-    if (!chan) {
-        snprintf(err, errlen, "no channel to the server to send the file over");
-        return -ENOTCONN;
     }
     u.fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (u.fd < 0) {
@@ -232,8 +228,15 @@ int live_getfile(const struct live_call *call, struct jsonw *out, char *err, siz
     s.body_len = u.size;
     timeout = 120 + (long)(u.size >> 16); /* 64 KiB/s at least */
     snprintf(route, sizeof(route), "/api/v1/agent/commands/%" PRId64 "/file", cmd_id(call));
+    chan = live_channel_hold();
+    if (!chan) {
+        snprintf(err, errlen, "no channel to the server to send the file over");
+        e = -ENOTCONN;
+        goto out;
+    }
     e = channel_call_stream(chan, &handle, "POST", route, "application/octet-stream", &s,
                             timeout > 6 * 3600 ? 6 * 3600 : timeout, &rp);
+    live_channel_release();
     if (u.error) {
         e = u.error;
         snprintf(err, errlen, "%s", e == -ECANCELED ? "cancelled" : u.why);
@@ -331,7 +334,7 @@ static bool download_cancelled(void *ctx)
 static int fetch(const struct live_call *call, const char *name, const char *want, int fd, uint64_t *bytes,
                  char *err, size_t errlen)
 {
-    struct channel *chan = live_channel();
+    struct channel *chan;
     struct download d = {.call = call, .fd = fd};
     struct channel_stream s = {.write = download_write, .cancelled = download_cancelled, .ctx = &d};
     struct https_reply rp = {0};
@@ -341,10 +344,6 @@ static int fetch(const struct live_call *call, const char *name, const char *wan
     unsigned dn;
     int e;
 
-    if (!chan) {
-        snprintf(err, errlen, "no channel to the server to fetch %s over", name);
-        return -ENOTCONN;
-    }
     d.md = EVP_MD_CTX_new();
     if (!d.md || EVP_DigestInit_ex(d.md, EVP_sha256(), NULL) != 1) {
         snprintf(err, errlen, "out of memory");
@@ -352,7 +351,14 @@ static int fetch(const struct live_call *call, const char *name, const char *wan
         goto out;
     }
     snprintf(route, sizeof(route), "/api/v1/agent/library/%s?command=%" PRId64, name, cmd_id(call));
+    chan = live_channel_hold();
+    if (!chan) {
+        snprintf(err, errlen, "no channel to the server to fetch %s over", name);
+        e = -ENOTCONN;
+        goto out;
+    }
     e = channel_call_stream(chan, &handle, "GET", route, NULL, &s, 6 * 3600, &rp);
+    live_channel_release();
     if (d.error) {
         e = d.error;
         snprintf(err, errlen, "%s", e == -ECANCELED ? "cancelled" : d.why);
