@@ -7,6 +7,7 @@
  * order); a reference outlives the agent's.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +134,7 @@ static void too_large_or_empty_not_kept(void)
 struct writer {
     struct recent *r;
     volatile bool stop;
-    uint32_t n;
+    volatile uint32_t n;
 };
 
 static void *write_main(void *arg)
@@ -156,6 +157,10 @@ static void snapshot_while_writing(void)
 
     CHECK(w.r);
     CHECK(pthread_create(&t, NULL, write_main, &w) == 0);
+    /* snapshots race the writer only once it writes (a loaded machine may
+     * start it late) */
+    while (w.n < 100)
+        sched_yield();
     for (int round = 0; round < 200; round++) {
         memset(&s, 0, sizeof(s));
         if (recent_each(w.r, collect_fn, &s) < 0 || s.bad)
