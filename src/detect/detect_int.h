@@ -100,12 +100,16 @@ struct vm {
     uint32_t nseg;
     double num;                /* VM_NUM, VM_TIME */
     pcre2_code *re;            /* VM_RE (owned by the rule) */
+    uint32_t minlen;           /* VM_RE: no match in fewer bytes (PCRE2's
+                                * minimum length, in characters) */
     uint32_t nrelit;           /* VM_RE: mandatory literals, one of which occurs */
     const uint8_t *const *relit;
     const uint32_t *relit_len;
     uint32_t nreq;             /* VM_RE: every such set the expression has, */
     const struct relit_set *req;   /* tried before running it */
     const char *text;          /* the value as the rule wrote it */
+    uint64_t need;             /* VM_GLOB: a bit (detect_byte_bit) for each
+                                * byte every match contains; 0: not known */
 };
 
 /* One `Field|modifiers: values` (or a keyword list). */
@@ -294,11 +298,13 @@ struct detect_engine {
 
 /* ------------------------------------------------------------ events */
 
+/* A field's value for the current event: tag is the event's gen (even)
+ * when the field was resolved as absent, gen + 1 when it holds p[0..len),
+ * anything else when it was neither set nor resolved since the last clear. */
 struct slot {
     const char *p;
     uint32_t len;
-    uint32_t gen;              /* valid when equal to the event's gen */
-    uint8_t present;
+    uint32_t tag;
 };
 
 struct evval {
@@ -349,7 +355,8 @@ struct detect_event {
     struct slot *slots;
     uint32_t nslots;
     uint64_t *setbits;               /* fields the caller set (bit per id) */
-    uint32_t gen;
+    uint32_t gen;                    /* even, never 0 (struct slot) */
+    bool flat;                       /* the flat schema (values also listed) */
     struct evval *vals;
     uint32_t nvals, capvals;
     struct name_pred *pred;          /* EVENT_NAME_CACHE entries */
@@ -367,6 +374,9 @@ struct detect_event {
     uint16_t *mask;                  /* key sets hit, per rule (tindex.h) */
     uint32_t *cand;
     uint32_t ncand, cur_stamp;
+    /* keywords: the detect_byte_mask of each text field's value, valid
+     * when tmask_at[i] is the events counter of this match */
+    uint64_t *tmask, *tmask_at;
     /* evidence of the match being reported */
     struct detect_evidence *evidence;
     uint32_t nevidence, capevidence;
@@ -384,13 +394,13 @@ bool detect_event_resolve(struct detect_event *ev, uint32_t id, const char **p, 
 static inline bool event_get(struct detect_event *ev, uint32_t id, const char **p, size_t *len)
 {
     const struct slot *s = &ev->slots[id];
-    if (__builtin_expect(s->gen == ev->gen, 1)) {
-        if (!s->present)
-            return false;
+    if (__builtin_expect(s->tag == ev->gen + 1, 1)) {
         *p = s->p;
         *len = s->len;
         return true;
     }
+    if (s->tag == ev->gen)
+        return false;
     /* not set, not mapped, no callback to ask: absent */
     if (!ev->lookup && (!ev->cls || !ev->cls->alias || ev->cls->alias[id] == -1))
         return false;
@@ -404,6 +414,19 @@ char *detect_event_scratch(struct detect_event *ev, size_t n);
 
 /* ASCII lowercase table. */
 extern const uint8_t detect_fold[256];
+
+/* A bit (0-63) per byte, the same for both cases of a letter: letters,
+ * digits and common punctuation have their own, other bytes share. A value
+ * lacking the bit of some byte of a literal cannot contain the literal. */
+extern const uint8_t detect_byte_bit[256];
+
+static inline uint64_t detect_byte_mask(const uint8_t *p, size_t n)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m |= 1ull << detect_byte_bit[p[i]];
+    return m;
+}
 
 /* Formats a diagnostic and calls fn. */
 void detect_report(detect_diag_fn fn, void *ctx, enum detect_severity sev,

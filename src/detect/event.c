@@ -77,6 +77,12 @@ struct detect_event *detect_event_new(const struct detect_engine *eng, char *err
     ev->memo = calloc(SCAN_MEMO_SLOTS, sizeof(*ev->memo));
     ev->memo_seen = calloc(SCAN_MEMO_SEEN, sizeof(*ev->memo_seen));
     ev->pred = malloc(sizeof(*ev->pred) * EVENT_NAME_CACHE);
+    if (eng->ntext) {
+        ev->tmask = calloc(eng->ntext, sizeof(*ev->tmask));
+        ev->tmask_at = calloc(eng->ntext, sizeof(*ev->tmask_at));
+        if (!ev->tmask || !ev->tmask_at)
+            goto nomem;
+    }
     ev->md = pcre2_match_data_create(1, NULL);
     ev->mctx = pcre2_match_context_create(NULL);
     if (!ev->slots || !ev->stamp || !ev->mask || !ev->setbits || !ev->memo || !ev->memo_seen || !ev->cand || !ev->pred || !ev->md ||
@@ -87,7 +93,8 @@ struct detect_event *detect_event_new(const struct detect_engine *eng, char *err
     pcre2_set_match_limit(ev->mctx, eng->cfg.regex_match_limit);
     pcre2_set_depth_limit(ev->mctx, eng->cfg.regex_depth_limit);
     pcre2_set_heap_limit(ev->mctx, 8192);  /* KiB */
-    ev->gen = 1;
+    ev->gen = 2;
+    ev->flat = !eng->ntext;
     ev->cur_stamp = 0;
     return ev;
 nomem:
@@ -111,6 +118,8 @@ void detect_event_free(struct detect_event *ev)
     free(ev->slots);
     free(ev->vals);
     free(ev->pred);
+    free(ev->tmask);
+    free(ev->tmask_at);
     free(ev->stamp);
     free(ev->mask);
     free(ev->setbits);
@@ -127,10 +136,11 @@ void detect_event_clear(struct detect_event *ev)
 {
     if (!ev)
         return;
-    if (++ev->gen == 0) {
+    ev->gen += 2;
+    if (ev->gen == 0) {
         for (uint32_t i = 0; i < ev->nslots; i++)
-            ev->slots[i].gen = 0;
-        ev->gen = 1;
+            ev->slots[i].tag = 0;
+        ev->gen = 2;
     }
     memset(ev->setbits, 0, sizeof(uint64_t) * ((ev->nslots + 63) / 64));
     ev->nvals = 0;
@@ -152,8 +162,7 @@ static inline void slot_set(struct detect_event *ev, uint32_t id, const char *v,
     struct slot *s = &ev->slots[id];
     s->p = v;
     s->len = (uint32_t)vlen;
-    s->gen = ev->gen;
-    s->present = 1;
+    s->tag = ev->gen + 1;
     ev->setbits[id >> 6] |= 1ull << (id & 63);
 }
 
@@ -263,9 +272,10 @@ __attribute__((noinline)) static int set_id_listed(struct detect_event *ev, int 
  * (the list of flat events is kept out of line). */
 int detect_event_set_id(struct detect_event *ev, int id, const char *value, size_t vlen)
 {
-    if (!ev || id < 0 || (uint32_t)id >= ev->nslots || (!value && vlen) || vlen > UINT32_MAX)
+    /* a negative id is a large unsigned one */
+    if (!ev || (uint32_t)id >= ev->nslots || vlen > UINT32_MAX || (!value && vlen))
         return -EINVAL;
-    if (!ev->eng->ntext)
+    if (__builtin_expect(ev->flat, 0))
         return set_id_listed(ev, id, value, vlen);
     slot_set(ev, (uint32_t)id, value ? value : "", vlen);
     return 0;
@@ -474,10 +484,11 @@ static bool derive(struct detect_event *ev, const struct derive *d, struct slot 
 bool detect_event_resolve(struct detect_event *ev, uint32_t id, const char **p, size_t *len)
 {
     struct slot *s = &ev->slots[id];
-    if (s->gen != ev->gen) {
-        /* resolve once per event: mapping, derived value, then the callback */
-        s->gen = ev->gen;
-        s->present = 0;
+    if ((s->tag | 1) != ev->gen + 1) {
+        /* resolve once per event: mapping, derived value, then the callback
+         * (absent meanwhile: a mapping that leads back here ends) */
+        bool present = false;
+        s->tag = ev->gen;
         const struct dclass *c = ev->cls;
         if (c && c->alias) {
             int32_t a = c->alias[id];
@@ -487,24 +498,26 @@ bool detect_event_resolve(struct detect_event *ev, uint32_t id, const char **p, 
                 if (event_get(ev, (uint32_t)a, &v, &n)) {
                     s->p = v;
                     s->len = (uint32_t)n;
-                    s->present = 1;
+                    present = true;
                 }
             } else if (a <= -2) {
-                s->present = derive(ev, &c->derived[-2 - a], s);
+                present = derive(ev, &c->derived[-2 - a], s);
             }
         }
-        if (!s->present && ev->lookup) {
+        if (!present && ev->lookup) {
             const char *name = detect_strtab_name(&ev->eng->fields, id);
             const char *v = NULL;
             size_t n = 0;
             if (ev->lookup(ev->lookup_ctx, name, strlen(name), &v, &n) == 1 && (v || !n)) {
                 s->p = v ? v : "";
                 s->len = (uint32_t)n;
-                s->present = 1;
+                present = true;
             }
         }
+        if (present)
+            s->tag = ev->gen + 1;
     }
-    if (!s->present)
+    if (s->tag != ev->gen + 1)
         return false;
     *p = s->p;
     *len = s->len;

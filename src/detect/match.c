@@ -99,6 +99,8 @@ bool detect_eval_value(struct detect_event *ev, const struct vm *m, const char *
     case VM_GLOB:
         return pattern_glob(m, v, n);
     case VM_RE: {
+        if (n < m->minlen)
+            return false;
         /* a literal of each run the expression needs, before PCRE2 */
         for (uint32_t i = 0; i < m->nreq; i++) {
             const struct relit_set *q = &m->req[i];
@@ -167,7 +169,7 @@ static const char *source_name(struct detect_event *ev, uint32_t id)
         int32_t a = c->alias[id];
         if (a >= 0) {
             const struct slot *t = &ev->slots[a];
-            if (t->gen == ev->gen && t->present && t->p == ev->slots[id].p)
+            if (t->tag == ev->gen + 1 && t->p == ev->slots[id].p)
                 return detect_strtab_name(&eng->fields, (uint32_t)a);
         }
         if (a <= -2) {
@@ -191,19 +193,31 @@ static bool keyword_found(struct detect_event *ev, const struct fcond *fc, uint3
     const struct detect_engine *eng = ev->eng;
     uint32_t nf = eng->ntext ? eng->ntext : ev->nvals;
     for (uint32_t t = 0; t < nf; t++) {
-        const char *v, *name;
+        const char *v, *name = NULL;
         size_t n;
+        uint64_t have = ~0ull;   /* bytes the value may hold */
         if (eng->ntext) {
             if (!event_get(ev, eng->text_ids[t], &v, &n))
                 continue;
-            name = detect_strtab_name(&eng->fields, eng->text_ids[t]);
+            /* which bytes the field holds, once per match: a keyword
+             * needing another one is not looked for (the shell-history
+             * rule tries 15 keywords in each text field) */
+            if (ev->tmask_at[t] != ev->stats.events) {
+                ev->tmask_at[t] = ev->stats.events;
+                ev->tmask[t] = detect_byte_mask((const uint8_t *)v, n);
+            }
+            have = ev->tmask[t];
         } else {
             v = ev->vals[t].v;
             n = ev->vals[t].vlen;
             name = ev->vals[t].name;
         }
         for (uint32_t k = k0; k < k1; k++) {
+            if (fc->vms[k].need & ~have)
+                continue;
             if (detect_eval_value(ev, &fc->vms[k], v, n)) {
+                if (!name)
+                    name = detect_strtab_name(&eng->fields, eng->text_ids[t]);
                 if (explain)
                     add_evidence(ev, fc, name, v, n, fc->vms[k].text);
                 return true;
@@ -484,8 +498,8 @@ int detect_match(struct detect_event *ev, struct detect_stream *st, detect_match
     /* a name the class maps reads the Yamori field, even when the event
      * also set it under that name (the index looks at the Yamori field) */
     for (uint32_t i = 0; i < c->nmapped; i++)
-        if (ev->slots[c->mapped[i]].gen == ev->gen)
-            ev->slots[c->mapped[i]].gen = 0;
+        if ((ev->slots[c->mapped[i]].tag | 1) == ev->gen + 1)
+            ev->slots[c->mapped[i]].tag = 0;
     if (st) {
         /* time passing closes the windows of count-limited correlations */
         int rc = corr_tick(st, ev, fn, ctx, &nmatches);

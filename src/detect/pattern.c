@@ -732,6 +732,7 @@ static int build_glob(struct pattern_ctx *pc, const struct ynode *at, const stru
             segs[ks - 1].np++;
         }
     }
+    m->need = detect_byte_mask(tbytes, nlit);
     m->bytes = bytes;
     m->tbytes = tbytes;
     m->pieces = pieces;
@@ -860,6 +861,9 @@ static int compile_regex(struct pattern_ctx *pc, const struct ynode *at, const s
     pc->rule->res[pc->rule->nres++] = re;
     m->kind = VM_RE;
     m->re = re;
+    /* a character is at least one byte: a shorter value cannot match */
+    if (pcre2_pattern_info(re, PCRE2_INFO_MINLENGTH, &m->minlen) != 0)
+        m->minlen = 0;
     m->cased = !md->has[M_I];
     m->text = at->str;
     if (m->cased) {
@@ -1240,10 +1244,15 @@ static void set_trig(struct trig *t, uint8_t kind, uint32_t field, const uint8_t
 /* Mandatory literals of a regular expression, when they can be told
  * safely: the expression is read at the top level as a sequence of items,
  * each a literal character, a group whose alternatives are all plain
- * strings ("(W|R)", "(?:gz|bz2)"), or anything else (classes, escapes like
- * \d, quantified items, anchors), which breaks the sequence. Every match
- * contains one of the strings spelled by a run of consecutive literal items
- * (the product of the groups' alternatives), and, for a group whose
+ * strings ("(W|R)", "(?:gz|bz2)"; an alternative may be \s, and \s alone
+ * is such a group of the six white space bytes; an ASCII character or such
+ * a group followed by `?` gets the empty string as one more alternative),
+ * or anything else (classes, escapes like \d, other quantified items,
+ * anchors), which breaks the sequence. Every match contains one of the
+ * strings spelled by a run of consecutive literal items (the product of
+ * the groups' alternatives, cut to the shortest one's length where the
+ * product grows past REGEX_MAX_SET: "-(W|R)\s?(\s|\"|')" gives the 16
+ * strings "-w" or "-r" and one white space or quote), and, for a group whose
  * alternatives are expressions each with mandatory literals of its own
  * (read the same way, nested up to REGEX_MAX_NEST), one of their union.
  * The best run or group set (longest shortest string) is kept, folded, up
@@ -1266,6 +1275,17 @@ struct ritem {
     uint32_t altlen[REGEX_MAX_ALTS];
     uint8_t **gv;                  /* kind 3: the union of the alternatives' */
     uint32_t *gl, gn;              /* best sets (gn strings) */
+};
+
+/* What \s matches without (*UCP): HT, LF, VT, FF, CR and space (the
+ * built-in "C" tables). */
+static const uint8_t regex_space[] = {'\t', '\n', '\v', '\f', '\r', ' '};
+
+/* The strings of a run being built: the current ones ([0]) and their
+ * extension by the next item ([1]). */
+struct rstrings {
+    uint8_t s[2][REGEX_MAX_SET * REGEX_MAX_ALTS][DETECT_MAX_LITERAL];
+    uint32_t l[2][REGEX_MAX_SET * REGEX_MAX_ALTS];
 };
 
 /* Reads an escaped character at re[i] (after the backslash): a literal
@@ -1303,6 +1323,18 @@ static size_t regex_group(const char *re, size_t n, size_t i, struct ritem *it)
             if (j + 1 >= n)
                 return 0;
             int e = regex_escape((unsigned char)re[++j]);
+            if (e < 0 && re[j] == 's' && it->altlen[it->nalt - 1] == 0 && j + 1 < n &&
+                (re[j + 1] == '|' || re[j + 1] == ')')) {
+                /* an alternative that is just \s: one per white space byte */
+                if (it->nalt - 1 + sizeof(regex_space) > REGEX_MAX_ALTS)
+                    return 0;
+                it->nalt--;
+                for (size_t w = 0; w < sizeof(regex_space); w++) {
+                    it->alt[it->nalt][0] = regex_space[w];
+                    it->altlen[it->nalt++] = 1;
+                }
+                continue;
+            }
             if (e < 0)
                 return 0;
             c = (unsigned char)e;
@@ -1329,6 +1361,45 @@ static int add_req(struct detect_arena *a, struct relit_set **req, uint32_t *nre
         return 0;
     if (!*req && !(*req = detect_arena_alloc(a, sizeof(**req) * REGEX_MAX_REQ)))
         return -ENOMEM;
+    /* the check scans the value once per string: more than 4 strings are
+     * cut to the longest common length that leaves at most 4 distinct ones
+     * ("-w" and "-r" for the 16 of "-(W|R)\s?(\s|\"|')"), when there is one */
+    if (nc > 4) {
+        uint32_t minlen = UINT32_MAX, cut = 0, nd = 0;
+        for (uint32_t c = 0; c < nc; c++)
+            if (l[c] < minlen)
+                minlen = l[c];
+        for (uint32_t len = minlen; len > 0 && !cut; len--) {
+            nd = 0;
+            for (uint32_t c = 0; c < nc && nd <= 4; c++) {
+                bool dup = false;
+                for (uint32_t d = 0; d < c && !dup; d++)
+                    dup = memcmp(v[d], v[c], len) == 0;
+                nd += !dup;
+            }
+            if (nd <= 4)
+                cut = len;
+        }
+        if (cut) {
+            uint8_t **cv = detect_arena_alloc(a, sizeof(*cv) * nd);
+            uint32_t *cl = detect_arena_alloc(a, sizeof(*cl) * nd);
+            if (!cv || !cl)
+                return -ENOMEM;
+            uint32_t k = 0;
+            for (uint32_t c = 0; c < nc; c++) {
+                bool dup = false;
+                for (uint32_t d = 0; d < k && !dup; d++)
+                    dup = memcmp(cv[d], v[c], cut) == 0;
+                if (!dup) {
+                    cv[k] = v[c];
+                    cl[k++] = cut;
+                }
+            }
+            v = cv;
+            l = cl;
+            nc = k;
+        }
+    }
     uint32_t *anchor = detect_arena_alloc(a, sizeof(*anchor) * nc);
     if (!anchor)
         return -ENOMEM;
@@ -1407,14 +1478,15 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
                              unsigned nest)
 {
     struct ritem *items = malloc(sizeof(*items) * (n + 1));
+    struct rstrings *rs = malloc(sizeof(*rs));
     size_t nitems = 0, best_n = 0;
     uint32_t best_min = 0;
     uint8_t **bestv = NULL;
     uint32_t *bestl = NULL;
     int depth = 0;
 
-    if (!items)
-        return 0;
+    if (!items || !rs)
+        goto cleanup;
     if (memmem(re, n, "\\Q", 2))
         goto cleanup;
     /* items */
@@ -1429,6 +1501,14 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
             if (e >= 0) {
                 it->kind = 0;
                 it->c = detect_fold[e];
+            } else if (re[i + 1] == 's') {
+                /* one white space byte: a group of single bytes */
+                it->kind = 1;
+                it->nalt = sizeof(regex_space);
+                for (uint32_t w = 0; w < it->nalt; w++) {
+                    it->alt[w][0] = regex_space[w];
+                    it->altlen[w] = 1;
+                }
             }
             i += 2;
         } else if (c == '[') {
@@ -1491,6 +1571,23 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
             }
         } else if (c == '|') {
             goto cleanup;   /* top-level alternative: nothing is mandatory */
+        } else if (c == '?' && nitems && items[nitems - 1].kind == 0 &&
+                   !(items[nitems - 1].c & 0x80)) {
+            /* an optional ASCII character: it or nothing */
+            struct ritem *p = &items[nitems - 1];
+            p->kind = 1;
+            p->nalt = 2;
+            p->alt[0][0] = p->c;
+            p->altlen[0] = 1;
+            p->altlen[1] = 0;
+            i++;
+            continue;
+        } else if (c == '?' && nitems && items[nitems - 1].kind == 1 &&
+                   items[nitems - 1].nalt < REGEX_MAX_ALTS) {
+            /* an optional group of strings: one of them or nothing */
+            items[nitems - 1].altlen[items[nitems - 1].nalt++] = 0;
+            i++;
+            continue;
         } else if (c == '*' || c == '?' || c == '+' || c == '{') {
             /* the quantified item becomes "other" */
             if (nitems)
@@ -1545,24 +1642,68 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
             k++;
             continue;
         }
+        /* the strings of items[k..e), extended an item at a time while
+         * they are few; when the next item makes too many, they are cut to
+         * the shortest one's length (still prefixes of what the run
+         * matches: one of them occurs), and the run ends there */
         size_t e = k;
-        uint64_t combos = 1;
-        while (e < nitems && items[e].kind != 2 && items[e].kind != 3) {
-            if (items[e].kind == 1)
-                combos *= items[e].nalt;
-            if (combos > REGEX_MAX_SET)
-                break;
+        uint32_t ncur = 1;
+        bool cut = false;
+        rs->l[0][0] = 0;
+        while (e < nitems && items[e].kind != 2 && items[e].kind != 3 && !cut) {
+            const struct ritem *it = &items[e];
+            uint32_t na = it->kind == 0 ? 1 : it->nalt, nn = 0, shortest = UINT32_MAX;
+            for (uint32_t c = 0; c < ncur; c++)
+                for (uint32_t q = 0; q < na; q++) {
+                    uint8_t *t = rs->s[1][nn];
+                    uint32_t tl = rs->l[0][c];
+                    memcpy(t, rs->s[0][c], tl);
+                    const uint8_t *add = it->kind == 0 ? &it->c : it->alt[q];
+                    uint32_t al = it->kind == 0 ? 1 : it->altlen[q];
+                    for (uint32_t z = 0; z < al; z++) {
+                        if (tl == DETECT_MAX_LITERAL) {
+                            cut = true;   /* kept as a prefix: the run ends */
+                            break;
+                        }
+                        t[tl++] = add[z];
+                    }
+                    rs->l[1][nn] = tl;
+                    if (tl < shortest)
+                        shortest = tl;
+                    nn++;
+                }
+            if (nn > REGEX_MAX_SET) {
+                cut = true;
+                for (uint32_t c = 0; c < nn; c++)
+                    rs->l[1][c] = shortest;
+            }
+            /* distinct strings only */
+            uint32_t nd = 0;
+            for (uint32_t c = 0; c < nn; c++) {
+                bool dup = false;
+                for (uint32_t d = 0; d < nd && !dup; d++)
+                    dup = rs->l[1][d] == rs->l[1][c] &&
+                          memcmp(rs->s[1][d], rs->s[1][c], rs->l[1][c]) == 0;
+                if (dup)
+                    continue;
+                if (nd != c)
+                    memcpy(rs->s[1][nd], rs->s[1][c], rs->l[1][c]);
+                rs->l[1][nd++] = rs->l[1][c];
+            }
+            if (nd > REGEX_MAX_SET)
+                break;   /* even cut, too many: the run ends before this item */
+            for (uint32_t c = 0; c < nd; c++) {
+                memcpy(rs->s[0][c], rs->s[1][c], rs->l[1][c]);
+                rs->l[0][c] = rs->l[1][c];
+            }
+            ncur = nd;
             e++;
         }
         if (e == k) {
             k++;
             continue;
         }
-        /* build the strings of items[k..e) */
-        uint32_t nc = 1;
-        for (size_t q = k; q < e; q++)
-            if (items[q].kind == 1)
-                nc *= items[q].nalt;
+        uint32_t nc = ncur;
         uint8_t **v = detect_arena_alloc(a, sizeof(*v) * nc);
         uint32_t *l = detect_arena_alloc(a, sizeof(*l) * nc);
         if (!v || !l)
@@ -1572,19 +1713,8 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
             v[c] = detect_arena_alloc(a, DETECT_MAX_LITERAL);
             if (!v[c])
                 goto cleanup;
-            l[c] = 0;
-            uint32_t sel = c;
-            for (size_t q = k; q < e; q++) {
-                if (items[q].kind == 0) {
-                    if (l[c] < DETECT_MAX_LITERAL)
-                        v[c][l[c]++] = items[q].c;
-                    continue;
-                }
-                uint32_t alt = sel % items[q].nalt;
-                sel /= items[q].nalt;
-                for (uint32_t z = 0; z < items[q].altlen[alt] && l[c] < DETECT_MAX_LITERAL; z++)
-                    v[c][l[c]++] = items[q].alt[alt][z];
-            }
+            l[c] = rs->l[0][c];
+            memcpy(v[c], rs->s[0][c], l[c]);
             if (l[c] < minlen)
                 minlen = l[c];
         }
@@ -1600,6 +1730,7 @@ static size_t regex_literals(const char *re, size_t n, struct detect_arena *a, u
     }
 cleanup:
     free(items);
+    free(rs);
     *outv = bestv;
     *outl = bestl;
     return best_min ? best_n : 0;

@@ -598,6 +598,9 @@ static void regex_literals_tricky(void)
         {"(?=.*secret)(token|key)=", {"secret token=", "key= secret", "token=", NULL}},
         {"-(W|R)\\s?(\\s|\"|')([0-9a-fA-F]{2}\\s?){2,20}(\\s|\"|')",
          {"pnscan -W '41 42 43'", "pnscan -R \"00 ff\" x", "ls -w 41 42 ", "-W", NULL}},
+        {"x\\s?(\\s|=)y", {"x y", "x =y", "x=y", "xy", "x  y", NULL}},
+        {"ab?c(d|e)?f", {"acf", "abcdf", "abcef", "abf", "acdef", NULL}},
+        {"q(a|b|c|d)(e|f|g|h)\\s?z", {"qaez", "qdh z", "qbfx", "qa z", "qah z", NULL}},
         {"(^|[;&|]|\\s-c)\\s*(:|true|echo\\s*(-n)?\\s*(\"\"|'')?|cat\\s+/dev/null)?\\s*>\\s*/var/log/",
          {"sh -c > /var/log/x", "true; echo -n '' > /var/log/wtmp", "cat /var/log/x", "x >/var/log", NULL}},
     };
@@ -628,6 +631,13 @@ static void regex_literals_tricky(void)
         const struct vm *m = &eng->rules[r]->fconds[0].vms[0];
         CHECK(m->kind == VM_RE);
         size_t ci = (size_t)atoi(eng->rules[r]->info.title + 1);
+        if (strncmp(cases[ci].re, "-(W|R)", 6) == 0) {
+            /* "-w" or "-r" and one of the 6 white space bytes or 2 quotes
+             * (the regex is cased; literals are folded) */
+            CHECK_INT(m->nrelit, ==, 16);
+            for (uint32_t q = 0; q < m->nrelit; q++)
+                CHECK_INT(m->relit_len[q], ==, 3);
+        }
         for (int i = 0; cases[ci].s[i]; i++) {
             const char *v = cases[ci].s[i];
             bool a = detect_eval_value(ev, m, v, strlen(v));
