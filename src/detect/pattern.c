@@ -1828,25 +1828,25 @@ long pattern_find(const uint8_t *h, size_t n, size_t from, const uint8_t *lit, s
     /* candidate positions q of the anchor byte, from + anchor .. n - m + anchor */
     const uint8_t c = lit[anchor];
     const bool letter = !cased && c >= 'a' && c <= 'z';
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    const uint64_t pat = ones * c, fold = letter ? 0x2020202020202020ull : 0;
     size_t q = from + anchor, end = n - m + anchor;   /* inclusive */
-    for (; q + 8 <= end + 1; q += 8) {
-        uint64_t x;
-        memcpy(&x, h + q, 8);
-        x = (x | fold) ^ pat;
-        uint64_t z = (x - ones) & ~x & highs;
-        while (z) {
-            size_t k = q + ((size_t)__builtin_ctzll(z) >> 3);
-            if ((letter ? (h[k] | 0x20) : h[k]) == c &&
-                pattern_eq_bytes(h + k - anchor, lit, m, cased))
-                return (long)(k - anchor);
-            z &= z - 1;
-        }
+    if (q > end)
+        return -1;
+    /* the C library's memchr reads a vector of bytes per step: the byte,
+     * and for a letter compared in either case, its upper case too (the
+     * nearer of the two is tried first, leftmost match first) */
+    const uint8_t *lo = memchr(h + q, c, end + 1 - q);
+    const uint8_t *up = letter ? memchr(h + q, c - 32, end + 1 - q) : NULL;
+    while (lo || up) {
+        const uint8_t *f = !up || (lo && lo < up) ? lo : up;
+        size_t k = (size_t)(f - h);
+        if (pattern_eq_bytes(h + k - anchor, lit, m, cased))
+            return (long)(k - anchor);
+        q = k + 1;
+        if (f == lo)
+            lo = q <= end ? memchr(h + q, c, end + 1 - q) : NULL;
+        else
+            up = q <= end ? memchr(h + q, c - 32, end + 1 - q) : NULL;
     }
-    for (; q <= end; q++)
-        if ((letter ? (h[q] | 0x20) : h[q]) == c && pattern_eq_bytes(h + q - anchor, lit, m, cased))
-            return (long)(q - anchor);
     return -1;
 }
 
