@@ -352,7 +352,12 @@ static int run(int argc, char **argv)
     /* the CLI, logged in as the admin for root */
     {
         const char *largv[] = {yamori, "login", url, "--user", "admin", "--password-file", pwfile, "--ca", ca, NULL};
-        if (run_wait(largv, log) != 0) {
+        int tries = 0;
+        /* a server that just said ready may still refuse a first request on
+         * a loaded machine (busy, timed out): a few tries, a second apart */
+        while (run_wait(largv, log) != 0 && ++tries < 3)
+            sleep(1);
+        if (tries == 3) {
             fprintf(stderr, "yamori up: cannot log the CLI in (has the admin password changed since %s was"
                             " written? see %s)\n", pwfile, log);
             goto out;
