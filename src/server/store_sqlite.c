@@ -124,6 +124,46 @@ sqlite3_stmt *store_prepare(struct store_conn *c, const char *sql)
     return NULL;
 }
 
+int store_rows(struct store_conn *c, sqlite3_stmt *q, size_t elem_size, int (*row)(sqlite3_stmt *q, void *elem),
+               void (*clear)(void *elem), void **out, size_t *n, const char *what)
+{
+    char *v = NULL;
+    size_t len = 0, cap = 0;
+    int e = 0, rc;
+
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char *nv = realloc(v, ncap * elem_size);
+            if (!nv) {
+                e = -ENOMEM;
+                goto out;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        e = row(q, v + len * elem_size);
+        if (e)
+            goto out;
+        len++;
+    }
+    if (rc != SQLITE_DONE)
+        e = store_error(c, what);
+out:
+    sqlite3_reset(q);
+    if (e) {
+        for (size_t i = 0; clear && i < len; i++)
+            clear(v + i * elem_size);
+        free(v);
+        return e;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
 int store_begin(struct store_conn *c)
 {
     return store_exec(c, "BEGIN IMMEDIATE");

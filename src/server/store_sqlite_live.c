@@ -222,51 +222,32 @@ int store_live_session_open_of(struct store *st, const char *device_id, struct s
                        device_id, out);
 }
 
+static int session_row_any(sqlite3_stmt *q, void *elem)
+{
+    return session_row(q, elem);
+}
+
+static void session_clear_any(void *elem)
+{
+    store_live_session_clear(elem);
+}
+
 int store_live_session_list(struct store *st, bool open_only, size_t limit, struct store_live_session **out,
                             size_t *n)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
     sqlite3_stmt *q = store_prepare(c, "SELECT " SESSION_COLUMNS " FROM live_sessions"
                                        " WHERE (?1 = 0 OR closed_ms = 0) ORDER BY id DESC LIMIT ?2");
-    struct store_live_session *v = NULL;
-    size_t len = 0, cap = 0;
-    int e = 0, rc;
+    int e = -EIO;
 
     *out = NULL;
     *n = 0;
-    if (!q) {
-        e = -EIO;
-        goto out;
+    if (q) {
+        sqlite3_bind_int(q, 1, open_only);
+        sqlite3_bind_int64(q, 2, (int64_t)limit);
+        e = store_rows(c, q, sizeof(**out), session_row_any, session_clear_any, (void **)out, n,
+                       "list live sessions");
     }
-    sqlite3_bind_int(q, 1, open_only);
-    sqlite3_bind_int64(q, 2, (int64_t)limit);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_live_session *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                goto out;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        e = session_row(q, &v[len]);
-        if (e)
-            goto out;
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        e = store_error(c, "list live sessions");
-        goto out;
-    }
-    *out = v;
-    *n = len;
-    v = NULL;
-out:
-    if (q)
-        sqlite3_reset(q);
-    store_live_sessions_free(v, len);
     store_release(st, c);
     return e;
 }
@@ -320,47 +301,26 @@ int store_live_session_close(struct store *st, int64_t id, int64_t now_ms, const
     return e;
 }
 
+static int id_row(sqlite3_stmt *q, void *elem)
+{
+    *(int64_t *)elem = sqlite3_column_int64(q, 0);
+    return 0;
+}
+
 int store_live_session_idle(struct store *st, int64_t before_ms, int64_t **ids, size_t *n)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
     sqlite3_stmt *q = store_prepare(c, "SELECT s.id FROM live_sessions s WHERE s.closed_ms = 0 AND s.active_ms < ?"
                                        " AND NOT EXISTS (SELECT 1 FROM live_commands m"
                                        "  WHERE m.session_id = s.id AND m.state = 'running')");
-    int64_t *v = NULL;
-    size_t len = 0, cap = 0;
-    int e = 0, rc;
+    int e = -EIO;
 
     *ids = NULL;
     *n = 0;
-    if (!q) {
-        e = -EIO;
-        goto out;
+    if (q) {
+        sqlite3_bind_int64(q, 1, before_ms);
+        e = store_rows(c, q, sizeof(**ids), id_row, NULL, (void **)ids, n, "find idle live sessions");
     }
-    sqlite3_bind_int64(q, 1, before_ms);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            int64_t *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                goto out;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        v[len++] = sqlite3_column_int64(q, 0);
-    }
-    if (rc != SQLITE_DONE) {
-        e = store_error(c, "find idle live sessions");
-        goto out;
-    }
-    *ids = v;
-    *n = len;
-    v = NULL;
-out:
-    if (q)
-        sqlite3_reset(q);
-    free(v);
     store_release(st, c);
     return e;
 }
@@ -522,6 +482,16 @@ int store_live_command_by_device_command(struct store *st, int64_t device_comman
                        device_command_id, out);
 }
 
+static int command_row_any(sqlite3_stmt *q, void *elem)
+{
+    return command_row(q, elem);
+}
+
+static void command_clear_any(void *elem)
+{
+    store_live_command_clear(elem);
+}
+
 int store_live_command_list(struct store *st, int64_t session_id, bool running_only, size_t limit,
                             struct store_live_command **out, size_t *n)
 {
@@ -531,46 +501,17 @@ int store_live_command_list(struct store *st, int64_t session_id, bool running_o
                            " AND (?2 = 0 OR state = 'running') ORDER BY id DESC LIMIT ?3")
         : store_prepare(c, "SELECT " COMMAND_COLUMNS " FROM live_commands WHERE ?1 = 0 AND ?2 = ?2"
                            " AND state = 'running' ORDER BY id LIMIT ?3");
-    struct store_live_command *v = NULL;
-    size_t len = 0, cap = 0;
-    int e = 0, rc;
+    int e = -EIO;
 
     *out = NULL;
     *n = 0;
-    if (!q) {
-        e = -EIO;
-        goto out;
+    if (q) {
+        sqlite3_bind_int64(q, 1, session_id);
+        sqlite3_bind_int(q, 2, running_only);
+        sqlite3_bind_int64(q, 3, (int64_t)limit);
+        e = store_rows(c, q, sizeof(**out), command_row_any, command_clear_any, (void **)out, n,
+                       "list live commands");
     }
-    sqlite3_bind_int64(q, 1, session_id);
-    sqlite3_bind_int(q, 2, running_only);
-    sqlite3_bind_int64(q, 3, (int64_t)limit);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_live_command *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                goto out;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        e = command_row(q, &v[len]);
-        if (e)
-            goto out;
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        e = store_error(c, "list live commands");
-        goto out;
-    }
-    *out = v;
-    *n = len;
-    v = NULL;
-out:
-    if (q)
-        sqlite3_reset(q);
-    store_live_commands_free(v, len);
     store_release(st, c);
     return e;
 }
@@ -735,45 +676,23 @@ out:
     return e;
 }
 
+static int file_row_any(sqlite3_stmt *q, void *elem)
+{
+    file_row(q, elem);
+    return 0;
+}
+
 int store_live_library_list(struct store *st, struct store_live_file **out, size_t *n)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
     sqlite3_stmt *q = store_prepare(c, "SELECT name, sha256, size, uploaded_by, uploaded_ms FROM live_library"
                                        " ORDER BY name");
-    struct store_live_file *v = NULL;
-    size_t len = 0, cap = 0;
-    int e = 0, rc;
+    int e = -EIO;
 
     *out = NULL;
     *n = 0;
-    if (!q) {
-        e = -EIO;
-        goto out;
-    }
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_live_file *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                goto out;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        file_row(q, &v[len++]);
-    }
-    if (rc != SQLITE_DONE) {
-        e = store_error(c, "list library files");
-        goto out;
-    }
-    *out = v;
-    *n = len;
-    v = NULL;
-out:
     if (q)
-        sqlite3_reset(q);
-    free(v);
+        e = store_rows(c, q, sizeof(**out), file_row_any, NULL, (void **)out, n, "list library files");
     store_release(st, c);
     return e;
 }
