@@ -2,8 +2,9 @@
  * pki.c — the server's own certificate authority.
  *
  * At first start the server creates, in <data_dir>/tls/, a CA (ECDSA P-256,
- * 10 years) and a server certificate it signs (2 years) naming the host,
- * localhost, 127.0.0.1, ::1 and the public URL's host. Agents and the CLI
+ * 3650 days) and a server certificate it signs (825 days, the longest a
+ * TLS server certificate may last for macOS and iOS clients) naming the
+ * host, localhost, 127.0.0.1, ::1 and the public URL's host. Agents and the CLI
  * pin this CA: the onboarding package carries it. The server certificate
  * is reissued by the same CA when it has less than 30 days left or no
  * longer names the public host. Private keys are 0600 and never leave the
