@@ -62,7 +62,7 @@ static void self_dir(char *out, size_t outlen)
 }
 
 /* Runs argv and waits; returns its exit status (or -1), its output going
- * to our standard error when quiet is false, to log when given. */
+ * to log when given, else to our own standard output and error. */
 static int run_wait(const char *const argv[], const char *log)
 {
     pid_t pid = fork();
@@ -84,6 +84,62 @@ static int run_wait(const char *const argv[], const char *log)
     }
     if (waitpid(pid, &status, 0) < 0)
         return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs argv and waits; returns its exit status (or -1). Its standard
+ * output and error are appended to log and, NUL-terminated, kept in out
+ * (the first outlen - 1 bytes), so that a failure can be shown as the
+ * command said it. */
+static int run_capture(const char *const argv[], const char *log, char *out, size_t outlen)
+{
+    int fds[2], status, fd;
+    size_t n = 0;
+    char buf[4096];
+    ssize_t k;
+    pid_t pid;
+
+    out[0] = '\0';
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        execv(argv[0], (char *const *)argv);
+        fprintf(stderr, "yamori up: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    while ((k = read(fds[0], buf, sizeof(buf))) != 0) {
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fd >= 0 && write(fd, buf, (size_t)k) != k) {
+            close(fd);
+            fd = -1;
+        }
+        if (n + 1 < outlen) {
+            size_t m = (size_t)k < outlen - 1 - n ? (size_t)k : outlen - 1 - n;
+            memcpy(out + n, buf, m);
+            n += m;
+            out[n] = '\0';
+        }
+    }
+    close(fds[0]);
+    if (fd >= 0)
+        close(fd);
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -168,8 +224,22 @@ static int admin_password(const char *path, const char *user, char *out, size_t 
     return 0;
 }
 
-/* Waits until the server log says it is ready, or it exits. */
-static int wait_ready(pid_t server, const char *log, char *url, size_t urllen, char *fingerprint, size_t fplen)
+/* The size of the file at path, 0 when it does not exist. */
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Waits until the server says in its log that it is ready, or exits. Only
+ * what follows offset `from` counts: the log is kept across starts, and
+ * the ready line of an earlier server says nothing about this one (trusting
+ * it sent the login to a server still starting, or to one that never
+ * would). A line counts once it is complete. A server that exited is
+ * reaped here and *server set to -1 (its pid may already be another
+ * process's). */
+static int wait_ready(pid_t *server, const char *log, off_t from, char *url, size_t urllen, char *fingerprint,
+                      size_t fplen)
 {
     for (int i = 0; i < 600 && !stop_requested; i++) {
         FILE *f = fopen(log, "r");
@@ -177,21 +247,32 @@ static int wait_ready(pid_t server, const char *log, char *url, size_t urllen, c
         int status;
         bool ready = false;
 
+        if (f && fseeko(f, from, SEEK_SET) != 0) {
+            fclose(f);
+            f = NULL;
+        }
         if (f) {
+            bool inside = false; /* in the rest of a line longer than line[] */
             while (fgets(line, sizeof(line), f)) {
-                if (strncmp(line, "certificate authority ", 22) == 0)
+                bool whole = strchr(line, '\n') != NULL;
+                if (!whole && feof(f))
+                    break; /* still being written */
+                if (!inside && strncmp(line, "certificate authority ", 22) == 0)
                     snprintf(fingerprint, fplen, "%.*s", (int)strcspn(line + 22, "\n"), line + 22);
-                if (strncmp(line, "yamori server ready on ", 23) == 0) {
+                if (!inside && strncmp(line, "yamori server ready on ", 23) == 0) {
                     snprintf(url, urllen, "%.*s", (int)strcspn(line + 23, "\n"), line + 23);
                     ready = true;
                 }
+                inside = !whole;
             }
             fclose(f);
         }
         if (ready)
             return 0;
-        if (waitpid(server, &status, WNOHANG) == server)
+        if (waitpid(*server, &status, WNOHANG) == *server) {
+            *server = -1;
             return -1;
+        }
         usleep(100000);
     }
     return -1;
@@ -250,6 +331,7 @@ static int run(int argc, char **argv)
     char ca[PATH_MAX], pkg[PATH_MAX], agent_cfg_file[PATH_MAX], password[64], url[512] = "", fp[128] = "";
     char set_data[PATH_MAX + 16], set_listen[256], set_pw[PATH_MAX + 32], set_url[600], set_user[96];
     pid_t server = -1, agentpid = -1;
+    off_t log_start = 0;
     struct sigaction sa;
     int c, rc = 1;
 
@@ -342,9 +424,10 @@ static int run(int argc, char **argv)
         sargv[n] = NULL;
         printf("starting the server (log: %s)\n", log);
         fflush(stdout);
+        log_start = file_size(log);
         server = spawn(sargv, log);
     }
-    if (server < 0 || wait_ready(server, log, url, sizeof(url), fp, sizeof(fp)) != 0) {
+    if (server < 0 || wait_ready(&server, log, log_start, url, sizeof(url), fp, sizeof(fp)) != 0) {
         fprintf(stderr, "yamori up: the server did not start; see %s\n", log);
         goto out;
     }
@@ -352,14 +435,16 @@ static int run(int argc, char **argv)
     /* the CLI, logged in as the admin for root */
     {
         const char *largv[] = {yamori, "login", url, "--user", "admin", "--password-file", pwfile, "--ca", ca, NULL};
-        int tries = 0;
-        /* a server that just said ready may still refuse a first request on
-         * a loaded machine (busy, timed out): a few tries, a second apart */
-        while (run_wait(largv, log) != 0 && ++tries < 3)
-            sleep(1);
-        if (tries == 3) {
-            fprintf(stderr, "yamori up: cannot log the CLI in (has the admin password changed since %s was"
-                            " written? see %s)\n", pwfile, log);
+        char said[2048];
+        if (run_capture(largv, log, said, sizeof(said)) != 0) {
+            size_t n = strlen(said);
+            while (n > 0 && said[n - 1] == '\n')
+                said[--n] = '\0';
+            fprintf(stderr, "yamori up: cannot log the CLI in%s%s\n", strchr(said, '\n') ? ":\n" : ": ",
+                    said[0] ? said : "the login said nothing");
+            if (strstr(said, "(HTTP 401)"))
+                fprintf(stderr, "yamori up: %s holds the admin password of the first start; if it was changed"
+                                " since, write the current one there\n", pwfile);
             goto out;
         }
     }

@@ -2,7 +2,10 @@
 # up.test.sh — `yamori up`: the server, a logged-in CLI and an enrolled
 # local agent from one command; events of this machine reach the store;
 # Ctrl-C (SIGTERM) stops everything; a second `up` on the same data
-# directory reuses the admin, the CA and the enrollment.
+# directory reuses the admin, the CA and the enrollment; a later start
+# whose server fails says so (the ready line of an earlier run in the same
+# log does not count), and a login the server refuses is reported with the
+# server's answer.
 #
 # Everything lives in a temporary directory (data, agent configuration and
 # state, the CLI's HOME); the server runs as `nobody`, so no user is added
@@ -93,3 +96,31 @@ if start_up "$T/up2.log" && [ "$(grep -o 'password [A-Za-z0-9]*' "$T/up2.log")" 
 else
     fail second_start_reuses_everything "$(tail -5 "$T/up2.log"): $out"
 fi
+
+kill -TERM "$UP" 2>/dev/null; wait "$UP"; UP=
+
+# The server log is kept across starts: a start whose server never gets
+# ready must say so, not trust the ready line of the run before (which sent
+# the login to a server still starting, or to none at all).
+out=$(timeout 120 "$Y" up --data-dir "$T/data" --listen "127.0.0.1:$PORT" --server-user nobody --no-agent \
+      --set threads=0 2>&1); rc=$?
+if [ "$rc" -ne 0 ] && grep -q "the server did not start" <<<"$out" && ! grep -q "cannot log the CLI in" <<<"$out" \
+   && ! grep -q "did not stop" <<<"$out"; then
+    pass failed_start_not_taken_for_ready
+else
+    fail failed_start_not_taken_for_ready "rc=$rc: $out"
+fi
+
+# A login the server refuses is reported with the server's own answer, and
+# the server started for it is stopped.
+cp "$T/data/admin-password" "$T/admin-password.kept"
+echo "not-the-admin-password" >"$T/data/admin-password"
+out=$(timeout 120 "$Y" up --data-dir "$T/data" --listen "127.0.0.1:$PORT" --server-user nobody --no-agent 2>&1); rc=$?
+left=$(pgrep -f -- "$T/" | grep -v "^$$\$" || true)
+if [ "$rc" -ne 0 ] && grep -q "cannot log the CLI in: .*wrong user name or password (HTTP 401)" <<<"$out" \
+   && [ -z "$left" ]; then
+    pass refused_login_shows_the_answer
+else
+    fail refused_login_shows_the_answer "rc=$rc, still running: $left: $out"
+fi
+cp "$T/admin-password.kept" "$T/data/admin-password"
