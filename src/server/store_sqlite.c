@@ -75,15 +75,21 @@ sqlite3 *store_db(struct store_conn *c)
     return c->db;
 }
 
-int store_error(struct store_conn *c, const char *what)
+/* store_error() on a bare connection. */
+static int db_error(sqlite3 *db, const char *what)
 {
-    int code = sqlite3_extended_errcode(c->db);
-    log_error("store: %s: %s", what, sqlite3_errmsg(c->db));
+    int code = sqlite3_extended_errcode(db);
+    log_error("store: %s: %s", what, sqlite3_errmsg(db));
     if ((code & 0xff) == SQLITE_CONSTRAINT)
         return -EEXIST;
     if ((code & 0xff) == SQLITE_FULL)
         return -ENOSPC;
     return -EIO;
+}
+
+int store_error(struct store_conn *c, const char *what)
+{
+    return db_error(c->db, what);
 }
 
 int store_exec(struct store_conn *c, const char *sql)
@@ -124,8 +130,8 @@ sqlite3_stmt *store_prepare(struct store_conn *c, const char *sql)
     return NULL;
 }
 
-int store_rows(struct store_conn *c, sqlite3_stmt *q, size_t elem_size, int (*row)(sqlite3_stmt *q, void *elem),
-               void (*clear)(void *elem), void **out, size_t *n, const char *what)
+int store_rows(sqlite3_stmt *q, size_t elem_size, store_row_fn row, void *ctx, store_clear_fn clear, void **out,
+               size_t *n, const char *what)
 {
     char *v = NULL;
     size_t len = 0, cap = 0;
@@ -144,13 +150,13 @@ int store_rows(struct store_conn *c, sqlite3_stmt *q, size_t elem_size, int (*ro
             v = nv;
             cap = ncap;
         }
-        e = row(q, v + len * elem_size);
+        e = row(q, v + len * elem_size, ctx);
         if (e)
             goto out;
         len++;
     }
     if (rc != SQLITE_DONE)
-        e = store_error(c, what);
+        e = db_error(sqlite3_db_handle(q), what);
 out:
     sqlite3_reset(q);
     if (e) {

@@ -57,15 +57,26 @@ int store_exec(struct store_conn *c, const char *sql);
  * constraint violation, -ENOSPC for a full disk). */
 int store_error(struct store_conn *c, const char *what);
 
+/* Fills elem (elem_size bytes, uninitialised) from the current row of q;
+ * ctx is store_rows()'s. Returns 0, or -errno that stops the reading, and
+ * then owns nothing in elem. */
+typedef int (*store_row_fn)(sqlite3_stmt *q, void *elem, void *ctx);
+
+/* Frees what a filled elem owns (not elem itself). */
+typedef void (*store_clear_fn)(void *elem);
+
 /* Steps q (bound, not yet stepped) to its end, each row filled into a
- * growing array of elem_size-byte elements by row(q, elem) (0, or -errno
- * that stops the reading). On success *out (malloc'd; NULL when no row)
- * and *n hold the rows. On error nothing is handed out: clear(elem) (NULL:
+ * growing array of elem_size-byte elements by row(q, elem, ctx), in the
+ * statement's order. On success *out (malloc'd; NULL when no row) and *n
+ * hold the rows. On error nothing is handed out: clear(elem) (NULL:
  * nothing to free in an element) runs on the rows read and the array is
- * freed. Resets q. Returns 0, -ENOMEM, the row's error, or store_error(c,
- * what) for a database error. */
-int store_rows(struct store_conn *c, sqlite3_stmt *q, size_t elem_size, int (*row)(sqlite3_stmt *q, void *elem),
-               void (*clear)(void *elem), void **out, size_t *n, const char *what);
+ * freed. Resets q (finalizing it stays the caller's). Returns 0, -ENOMEM,
+ * the row's error, or for a database error what store_error() returns,
+ * logged as "store: <what>: <SQLite's message>". q may belong to any
+ * connection, not only a struct store_conn (the event scans run on a
+ * virtual table's). */
+int store_rows(sqlite3_stmt *q, size_t elem_size, store_row_fn row, void *ctx, store_clear_fn clear, void **out,
+               size_t *n, const char *what);
 
 /* The path of the database file (for sizes, backups). */
 const char *store_path(const struct store *st);

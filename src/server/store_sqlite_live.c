@@ -222,7 +222,7 @@ int store_live_session_open_of(struct store *st, const char *device_id, struct s
                        device_id, out);
 }
 
-static int session_row_any(sqlite3_stmt *q, void *elem)
+static int session_row_any(sqlite3_stmt *q, void *elem, void *ctx)
 {
     return session_row(q, elem);
 }
@@ -245,7 +245,7 @@ int store_live_session_list(struct store *st, bool open_only, size_t limit, stru
     if (q) {
         sqlite3_bind_int(q, 1, open_only);
         sqlite3_bind_int64(q, 2, (int64_t)limit);
-        e = store_rows(c, q, sizeof(**out), session_row_any, session_clear_any, (void **)out, n,
+        e = store_rows(q, sizeof(**out), session_row_any, NULL, session_clear_any, (void **)out, n,
                        "list live sessions");
     }
     store_release(st, c);
@@ -301,7 +301,7 @@ int store_live_session_close(struct store *st, int64_t id, int64_t now_ms, const
     return e;
 }
 
-static int id_row(sqlite3_stmt *q, void *elem)
+static int id_row(sqlite3_stmt *q, void *elem, void *ctx)
 {
     *(int64_t *)elem = sqlite3_column_int64(q, 0);
     return 0;
@@ -319,7 +319,7 @@ int store_live_session_idle(struct store *st, int64_t before_ms, int64_t **ids, 
     *n = 0;
     if (q) {
         sqlite3_bind_int64(q, 1, before_ms);
-        e = store_rows(c, q, sizeof(**ids), id_row, NULL, (void **)ids, n, "find idle live sessions");
+        e = store_rows(q, sizeof(**ids), id_row, NULL, NULL, (void **)ids, n, "find idle live sessions");
     }
     store_release(st, c);
     return e;
@@ -482,7 +482,7 @@ int store_live_command_by_device_command(struct store *st, int64_t device_comman
                        device_command_id, out);
 }
 
-static int command_row_any(sqlite3_stmt *q, void *elem)
+static int command_row_any(sqlite3_stmt *q, void *elem, void *ctx)
 {
     return command_row(q, elem);
 }
@@ -509,7 +509,7 @@ int store_live_command_list(struct store *st, int64_t session_id, bool running_o
         sqlite3_bind_int64(q, 1, session_id);
         sqlite3_bind_int(q, 2, running_only);
         sqlite3_bind_int64(q, 3, (int64_t)limit);
-        e = store_rows(c, q, sizeof(**out), command_row_any, command_clear_any, (void **)out, n,
+        e = store_rows(q, sizeof(**out), command_row_any, NULL, command_clear_any, (void **)out, n,
                        "list live commands");
     }
     store_release(st, c);
@@ -676,7 +676,7 @@ out:
     return e;
 }
 
-static int file_row_any(sqlite3_stmt *q, void *elem)
+static int file_row_any(sqlite3_stmt *q, void *elem, void *ctx)
 {
     file_row(q, elem);
     return 0;
@@ -692,7 +692,7 @@ int store_live_library_list(struct store *st, struct store_live_file **out, size
     *out = NULL;
     *n = 0;
     if (q)
-        e = store_rows(c, q, sizeof(**out), file_row_any, NULL, (void **)out, n, "list library files");
+        e = store_rows(q, sizeof(**out), file_row_any, NULL, NULL, (void **)out, n, "list library files");
     store_release(st, c);
     return e;
 }
