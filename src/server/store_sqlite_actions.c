@@ -313,14 +313,22 @@ out:
     " AND (?2 = 0 OR state IN ('pending_approval', 'queued', 'sent', 'running'))"                         \
     " AND (?3 IS NULL OR device_id = ?3) AND (?4 IS NULL OR type = ?4) AND created_ms >= ?5"
 
+static int action_row_any(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    return action_row(q, elem);
+}
+
+static void action_clear_any(void *elem)
+{
+    store_action_clear(elem);
+}
+
 int store_action_list(struct store *st, const struct store_action_filter *f, size_t limit, size_t offset,
                       struct store_action **out, size_t *n, size_t *total)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
-    struct store_action *v = NULL;
-    size_t len = 0, cap = 0;
     sqlite3_stmt *q = NULL;
-    int e = 0, rc;
+    int e = 0;
 
     *out = NULL;
     *n = 0;
@@ -352,34 +360,12 @@ int store_action_list(struct store *st, const struct store_action_filter *f, siz
         }
         sqlite3_bind_int64(q, 6, (int64_t)limit);
         sqlite3_bind_int64(q, 7, (int64_t)offset);
-        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-            if (len == cap) {
-                size_t ncap = cap ? cap * 2 : 16;
-                struct store_action *nv = realloc(v, ncap * sizeof(*nv));
-                if (!nv) {
-                    e = -ENOMEM;
-                    goto out;
-                }
-                v = nv;
-                cap = ncap;
-            }
-            e = action_row(q, &v[len]);
-            if (e)
-                goto out;
-            len++;
-        }
-        if (rc != SQLITE_DONE) {
-            e = store_error(c, "list actions");
-            goto out;
-        }
+        e = store_rows(q, sizeof(**out), action_row_any, NULL, action_clear_any, (void **)out, n, "list actions");
+        q = NULL; /* reset by store_rows */
     }
-    *out = v;
-    *n = len;
-    v = NULL;
 out:
     if (q)
         sqlite3_reset(q);
-    store_actions_free(v, len);
     store_release(st, c);
     return e;
 }

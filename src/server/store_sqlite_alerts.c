@@ -795,6 +795,23 @@ out:
     return e;
 }
 
+static void alert_clear_any(void *elem)
+{
+    store_alert_clear(elem);
+}
+
+/* An alert of the list; ctx: where the count of all matches goes (NULL:
+ * not wanted), from the statement's last column, COUNT(*) OVER (). */
+static int alert_list_row(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    size_t *total = ctx;
+    int e = alert_row(q, elem);
+
+    if (!e && total)
+        *total = (size_t)sqlite3_column_int64(q, 29);
+    return e;
+}
+
 int store_alert_list(struct store *st, const struct store_alert_filter *f, struct store_alert **out, size_t *n,
                      size_t *total)
 {
@@ -811,8 +828,8 @@ int store_alert_list(struct store *st, const struct store_alert_filter *f, struc
     struct store_conn *c = store_acquire(st, STORE_READ);
     sqlite3_stmt *q = store_prepare(c, f->oldest_first ? sql_oldest : sql_newest);
     struct store_alert *v = NULL;
-    size_t len = 0, cap = 0;
-    int e = 0, rc;
+    size_t len = 0;
+    int e = 0;
 
     *out = NULL;
     *n = 0;
@@ -833,27 +850,7 @@ int store_alert_list(struct store *st, const struct store_alert_filter *f, struc
     sqlite3_bind_int64(q, 6, f->since_ms);
     sqlite3_bind_int64(q, 7, f->limit ? (int64_t)f->limit : 100000);
     sqlite3_bind_int64(q, 8, (int64_t)f->offset);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_alert *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        e = alert_row(q, &v[len]);
-        if (e)
-            break;
-        len++;
-        if (total)
-            *total = (size_t)sqlite3_column_int64(q, 29);
-    }
-    if (!e && rc != SQLITE_DONE)
-        e = store_error(c, "list alerts");
-    sqlite3_reset(q);
+    e = store_rows(q, sizeof(*v), alert_list_row, total, alert_clear_any, (void **)&v, &len, "list alerts");
     if (!e && total && len == 0 && f->offset > 0) {
         /* past the end: count what matched */
         sqlite3_stmt *cq = store_prepare(c, "SELECT COUNT(*) FROM alerts WHERE (?1 = 0 OR incident_id = ?1)"
@@ -888,15 +885,43 @@ out:
     return 0;
 }
 
+static void evidence_clear(void *elem)
+{
+    struct store_evidence *ev = elem;
+
+    free(ev->value);
+    free(ev->detail_json);
+}
+
 void store_evidence_free(struct store_evidence *v, size_t n)
 {
     if (!v)
         return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].value);
-        free(v[i].detail_json);
-    }
+    for (size_t i = 0; i < n; i++)
+        evidence_clear(&v[i]);
     free(v);
+}
+
+static int evidence_row(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    struct store_evidence *ev = elem;
+    bool oom = false;
+
+    memset(ev, 0, sizeof(*ev));
+    ev->id = sqlite3_column_int64(q, 0);
+    ev->alert_id = sqlite3_column_int64(q, 1);
+    alerts_sql_copy(q, 2, ev->type, sizeof(ev->type));
+    alerts_sql_copy(q, 3, ev->role, sizeof(ev->role));
+    alerts_sql_copy(q, 4, ev->verdict, sizeof(ev->verdict));
+    alerts_sql_copy(q, 5, ev->remediation_status, sizeof(ev->remediation_status));
+    ev->value = alerts_sql_dup(q, 6, "", &oom);
+    ev->detail_json = alerts_sql_dup(q, 7, NULL, &oom);
+    ev->created_ms = sqlite3_column_int64(q, 8);
+    if (oom) {
+        evidence_clear(ev);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int store_evidence_list(struct store *st, int64_t alert_id, int64_t incident_id, struct store_evidence **out,
@@ -904,9 +929,7 @@ int store_evidence_list(struct store *st, int64_t alert_id, int64_t incident_id,
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
     sqlite3_stmt *q;
-    struct store_evidence *v = NULL;
-    size_t len = 0, cap = 0;
-    int e = 0, rc;
+    int e = -EIO;
 
     *out = NULL;
     *n = 0;
@@ -917,52 +940,12 @@ int store_evidence_list(struct store *st, int64_t alert_id, int64_t incident_id,
         q = store_prepare(c, "SELECT e.id, e.alert_id, e.type, e.role, e.verdict, e.remediation_status, e.value,"
                              " e.detail, e.created_ms FROM alert_evidence e JOIN alerts a ON a.id = e.alert_id"
                              " WHERE a.incident_id = ? ORDER BY e.id");
-    if (!q) {
-        e = -EIO;
-        goto out;
+    if (q) {
+        sqlite3_bind_int64(q, 1, alert_id > 0 ? alert_id : incident_id);
+        e = store_rows(q, sizeof(**out), evidence_row, NULL, evidence_clear, (void **)out, n, "list evidence");
     }
-    sqlite3_bind_int64(q, 1, alert_id > 0 ? alert_id : incident_id);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct store_evidence *ev;
-        bool oom = false;
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_evidence *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        ev = &v[len++];
-        memset(ev, 0, sizeof(*ev));
-        ev->id = sqlite3_column_int64(q, 0);
-        ev->alert_id = sqlite3_column_int64(q, 1);
-        alerts_sql_copy(q, 2, ev->type, sizeof(ev->type));
-        alerts_sql_copy(q, 3, ev->role, sizeof(ev->role));
-        alerts_sql_copy(q, 4, ev->verdict, sizeof(ev->verdict));
-        alerts_sql_copy(q, 5, ev->remediation_status, sizeof(ev->remediation_status));
-        ev->value = alerts_sql_dup(q, 6, "", &oom);
-        ev->detail_json = alerts_sql_dup(q, 7, NULL, &oom);
-        ev->created_ms = sqlite3_column_int64(q, 8);
-        if (oom) {
-            e = -ENOMEM;
-            break;
-        }
-    }
-    if (!e && rc != SQLITE_DONE)
-        e = store_error(c, "list evidence");
-    sqlite3_reset(q);
-out:
     store_release(st, c);
-    if (e) {
-        store_evidence_free(v, len);
-        return e;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return e;
 }
 
 /* ------------------------------------------------------------------ changing alerts */

@@ -94,6 +94,23 @@ out:
     return e;
 }
 
+static void incident_clear_any(void *elem)
+{
+    store_incident_clear(elem);
+}
+
+/* An incident of the list; ctx: where the count of all matches goes (NULL:
+ * not wanted), from the statement's last column, COUNT(*) OVER (). */
+static int incident_list_row(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    size_t *total = ctx;
+    int e = incident_row(q, elem);
+
+    if (!e && total)
+        *total = (size_t)sqlite3_column_int64(q, 18);
+    return e;
+}
+
 int store_incident_list(struct store *st, const struct store_incident_filter *f, struct store_incident **out,
                         size_t *n, size_t *total)
 {
@@ -105,8 +122,8 @@ int store_incident_list(struct store *st, const struct store_incident_filter *f,
            " AND (?4 IS NULL OR i.assigned_to = ?4) AND i.updated_ms >= ?5"
            " ORDER BY i.updated_ms DESC, i.id DESC LIMIT ?6 OFFSET ?7");
     struct store_incident *v = NULL;
-    size_t len = 0, cap = 0;
-    int e = 0, rc;
+    size_t len = 0;
+    int e = 0;
 
     *out = NULL;
     *n = 0;
@@ -126,27 +143,7 @@ int store_incident_list(struct store *st, const struct store_incident_filter *f,
     sqlite3_bind_int64(q, 5, f->since_ms);
     sqlite3_bind_int64(q, 6, f->limit ? (int64_t)f->limit : 100000);
     sqlite3_bind_int64(q, 7, (int64_t)f->offset);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_incident *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        e = incident_row(q, &v[len]);
-        if (e)
-            break;
-        len++;
-        if (total)
-            *total = (size_t)sqlite3_column_int64(q, 18);
-    }
-    if (!e && rc != SQLITE_DONE)
-        e = store_error(c, "list incidents");
-    sqlite3_reset(q);
+    e = store_rows(q, sizeof(*v), incident_list_row, total, incident_clear_any, (void **)&v, &len, "list incidents");
     if (!e && total && len == 0 && f->offset > 0) {
         /* past the end: count what matched */
         sqlite3_stmt *cq = store_prepare(
@@ -410,12 +407,17 @@ int store_incident_merge(struct store *st, int64_t from, int64_t into, const cha
 
 /* ------------------------------------------------------------------ comments and activity */
 
+static void note_clear(void *elem)
+{
+    free(((struct store_incident_note *)elem)->text);
+}
+
 void store_incident_notes_free(struct store_incident_note *v, size_t n)
 {
     if (!v)
         return;
     for (size_t i = 0; i < n; i++)
-        free(v[i].text);
+        note_clear(&v[i]);
     free(v);
 }
 
@@ -457,13 +459,26 @@ out:
     return e;
 }
 
+/* A comment or an activity entry: id, ts_ms, actor, action, text. */
+static int note_row(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    struct store_incident_note *note = elem;
+    bool oom = false;
+
+    memset(note, 0, sizeof(*note));
+    note->id = sqlite3_column_int64(q, 0);
+    note->ts_ms = sqlite3_column_int64(q, 1);
+    alerts_sql_copy(q, 2, note->actor, sizeof(note->actor));
+    alerts_sql_copy(q, 3, note->action, sizeof(note->action));
+    note->text = alerts_sql_dup(q, 4, "", &oom);
+    return oom ? -ENOMEM : 0;
+}
+
 static int notes(struct store *st, int64_t id, bool comments, struct store_incident_note **out, size_t *n)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
     sqlite3_stmt *q;
-    struct store_incident_note *v = NULL;
-    size_t len = 0, cap = 0;
-    int e = 0, rc;
+    int e = -EIO;
 
     *out = NULL;
     *n = 0;
@@ -473,47 +488,12 @@ static int notes(struct store *st, int64_t id, bool comments, struct store_incid
     else
         q = store_prepare(c, "SELECT id, ts_ms, actor, action, detail FROM incident_activity WHERE incident_id = ?"
                              " ORDER BY id");
-    if (!q) {
-        e = -EIO;
-        goto out;
+    if (q) {
+        sqlite3_bind_int64(q, 1, id);
+        e = store_rows(q, sizeof(**out), note_row, NULL, note_clear, (void **)out, n, "read incident notes");
     }
-    sqlite3_bind_int64(q, 1, id);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        bool oom = false;
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_incident_note *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        memset(&v[len], 0, sizeof(v[len]));
-        v[len].id = sqlite3_column_int64(q, 0);
-        v[len].ts_ms = sqlite3_column_int64(q, 1);
-        alerts_sql_copy(q, 2, v[len].actor, sizeof(v[len].actor));
-        alerts_sql_copy(q, 3, v[len].action, sizeof(v[len].action));
-        v[len].text = alerts_sql_dup(q, 4, "", &oom);
-        len++;
-        if (oom) {
-            e = -ENOMEM;
-            break;
-        }
-    }
-    if (!e && rc != SQLITE_DONE)
-        e = store_error(c, "read incident notes");
-    sqlite3_reset(q);
-out:
     store_release(st, c);
-    if (e) {
-        store_incident_notes_free(v, len);
-        return e;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return e;
 }
 
 int store_incident_comments(struct store *st, int64_t id, struct store_incident_note **out, size_t *n)
@@ -528,12 +508,17 @@ int store_incident_activity(struct store *st, int64_t id, struct store_incident_
 
 /* ------------------------------------------------------------------ suppression rules */
 
+static void suppression_clear(void *elem)
+{
+    free(((struct store_suppression *)elem)->value);
+}
+
 void store_suppressions_free(struct store_suppression *v, size_t n)
 {
     if (!v)
         return;
     for (size_t i = 0; i < n; i++)
-        free(v[i].value);
+        suppression_clear(&v[i]);
     free(v);
 }
 
@@ -588,51 +573,29 @@ static int suppression_row(sqlite3_stmt *q, struct store_suppression *s)
     return oom ? -ENOMEM : 0;
 }
 
+static int suppression_row_any(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    return suppression_row(q, elem);
+}
+
 int store_suppression_list(struct store *st, const char *rule_id, struct store_suppression **out, size_t *n)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
     sqlite3_stmt *q = store_prepare(c, "SELECT id, rule_id, device_id, value, from_alert_id, created_by, created_ms,"
                                        " hits, last_hit_ms FROM suppressions WHERE ?1 IS NULL OR rule_id = ?1"
                                        " ORDER BY id");
-    struct store_suppression *v = NULL;
-    size_t len = 0, cap = 0;
-    int e = 0, rc;
+    int e = -EIO;
 
     *out = NULL;
     *n = 0;
-    if (!q) {
-        e = -EIO;
-        goto out;
+    if (q) {
+        if (rule_id)
+            sqlite3_bind_text(q, 1, rule_id, -1, SQLITE_TRANSIENT);
+        e = store_rows(q, sizeof(**out), suppression_row_any, NULL, suppression_clear, (void **)out, n,
+                       "list suppression rules");
     }
-    if (rule_id)
-        sqlite3_bind_text(q, 1, rule_id, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_suppression *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        e = suppression_row(q, &v[len++]);
-        if (e)
-            break;
-    }
-    if (!e && rc != SQLITE_DONE)
-        e = store_error(c, "list suppression rules");
-    sqlite3_reset(q);
-out:
     store_release(st, c);
-    if (e) {
-        store_suppressions_free(v, len);
-        return e;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return e;
 }
 
 int store_suppression_get(struct store *st, int64_t id, struct store_suppression *out)

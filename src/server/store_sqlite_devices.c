@@ -172,46 +172,24 @@ static void token_row(sqlite3_stmt *q, struct store_enroll_token *t)
     col_copy(q, 7, t->created_by, sizeof(t->created_by));
 }
 
+static int token_row_any(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    token_row(q, elem);
+    return 0;
+}
+
 int store_enroll_token_list(struct store *st, struct store_enroll_token **out, size_t *n)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
-    struct store_enroll_token *v = NULL;
-    size_t len = 0, cap = 0;
     sqlite3_stmt *q;
-    int e = 0, rc;
+    int e = -EIO;
 
     *out = NULL;
     *n = 0;
     q = store_prepare(c, "SELECT id, group_name, uses, max_uses, created_ms, expires_ms, revoked_ms, created_by"
                          " FROM enroll_tokens ORDER BY id DESC");
-    if (!q) {
-        e = -EIO;
-        goto out;
-    }
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_enroll_token *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                goto out;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        token_row(q, &v[len++]);
-    }
-    if (rc != SQLITE_DONE) {
-        e = store_error(c, "list onboarding tokens");
-        goto out;
-    }
-    *out = v;
-    *n = len;
-    v = NULL;
-out:
-    free(v);
     if (q)
-        sqlite3_reset(q);
+        e = store_rows(q, sizeof(**out), token_row_any, NULL, NULL, (void **)out, n, "list onboarding tokens");
     store_release(st, c);
     return e;
 }
@@ -553,14 +531,23 @@ out:
     return e;
 }
 
+static int device_row_any(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    return device_row(q, elem);
+}
+
+static void device_clear_any(void *elem)
+{
+    store_device_clear(elem);
+}
+
 int store_device_list(struct store *st, const struct store_device_filter *f, struct store_device **out, size_t *n)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
-    struct store_device *v = NULL;
-    size_t len = 0, cap = 0, limit = f && f->limit ? f->limit : 100000;
+    size_t limit = f && f->limit ? f->limit : 100000;
     char *pattern = NULL;
-    sqlite3_stmt *q = NULL;
-    int e = 0, rc;
+    sqlite3_stmt *q;
+    int e = 0;
 
     *out = NULL;
     *n = 0;
@@ -592,34 +579,9 @@ int store_device_list(struct store *st, const struct store_device_filter *f, str
     bind_text_or_null(q, 1, pattern);
     bind_text_or_null(q, 2, f ? f->group : NULL);
     sqlite3_bind_int64(q, 3, (int64_t)limit);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            struct store_device *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                goto out;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        e = device_row(q, &v[len]);
-        if (e)
-            goto out;
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        e = store_error(c, "list devices");
-        goto out;
-    }
-    *out = v;
-    *n = len;
-    v = NULL;
+    e = store_rows(q, sizeof(**out), device_row_any, NULL, device_clear_any, (void **)out, n, "list devices");
 out:
-    store_devices_free(v, len);
     free(pattern);
-    if (q)
-        sqlite3_reset(q);
     store_release(st, c);
     return e;
 }
@@ -883,6 +845,16 @@ static int command_row(sqlite3_stmt *q, struct store_command *cmd)
     return 0;
 }
 
+static int command_row_any(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    return command_row(q, elem);
+}
+
+static void command_clear_any(void *elem)
+{
+    store_command_clear(elem);
+}
+
 int store_command_create(struct store *st, const char *device_id, const char *type, const char *args_json,
                          const char *requested_by, size_t max_queued, int64_t *id)
 {
@@ -989,17 +961,12 @@ int store_commands_claim(struct store *st, const char *device_id, size_t max, st
     int64_t now = store_now_ms(st);
     size_t len = 0;
     sqlite3_stmt *q = NULL;
-    int e, rc = SQLITE_DONE;
+    int e;
 
     *out = NULL;
     *n = 0;
     if (max == 0) {
         e = 0;
-        goto out;
-    }
-    v = calloc(max, sizeof(*v));
-    if (!v) {
-        e = -ENOMEM;
         goto out;
     }
     e = store_begin(c);
@@ -1016,17 +983,11 @@ int store_commands_claim(struct store *st, const char *device_id, size_t max, st
     sqlite3_bind_int(q, 3, STORE_COMMAND_MAX_ATTEMPTS);
     sqlite3_bind_int64(q, 4, (int64_t)max);
     sqlite3_bind_int64(q, 5, now);
-    while (len < max && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        e = command_row(q, &v[len]);
-        if (e)
-            goto out;
-        len++;
-    }
-    if (len < max && rc != SQLITE_DONE) {
-        e = store_error(c, "read pending commands");
+    e = store_rows(q, sizeof(*v), command_row_any, NULL, command_clear_any, (void **)&v, &len,
+                   "read pending commands");
+    q = NULL; /* reset by store_rows */
+    if (e)
         goto out;
-    }
-    sqlite3_reset(q);
     q = store_prepare(c, "UPDATE device_commands SET status = 'sent', sent_ms = ?, attempts = attempts + 1 WHERE id = ?");
     if (!q) {
         e = -EIO;
@@ -1220,47 +1181,17 @@ out:
 int store_command_list(struct store *st, const char *device_id, size_t limit, struct store_command **out, size_t *n)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
-    struct store_command *v = NULL;
-    size_t len = 0, cap = 0;
     sqlite3_stmt *q;
-    int e = 0, rc;
+    int e = -EIO;
 
     *out = NULL;
     *n = 0;
     q = store_prepare(c, "SELECT " COMMAND_COLUMNS " FROM device_commands WHERE device_id = ? ORDER BY id DESC LIMIT ?");
-    if (!q) {
-        e = -EIO;
-        goto out;
+    if (q) {
+        sqlite3_bind_text(q, 1, device_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 2, (int64_t)(limit ? limit : 100));
+        e = store_rows(q, sizeof(**out), command_row_any, NULL, command_clear_any, (void **)out, n, "list commands");
     }
-    sqlite3_bind_text(q, 1, device_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(q, 2, (int64_t)(limit ? limit : 100));
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_command *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                goto out;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        e = command_row(q, &v[len]);
-        if (e)
-            goto out;
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        e = store_error(c, "list commands");
-        goto out;
-    }
-    *out = v;
-    *n = len;
-    v = NULL;
-out:
-    store_commands_free(v, len);
-    if (q)
-        sqlite3_reset(q);
     store_release(st, c);
     return e;
 }

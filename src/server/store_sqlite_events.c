@@ -746,11 +746,16 @@ out:
 
 /* ------------------------------------------------------------------ scans */
 
+static int day_row(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    *(int *)elem = sqlite3_column_int(q, 0);
+    return 0;
+}
+
 int events_scan_start(struct events_scan *s, sqlite3 *db)
 {
     sqlite3_stmt *q = NULL;
-    size_t cap = 0;
-    int rc, e = 0;
+    int e;
 
     s->db = db;
     s->days = NULL;
@@ -759,30 +764,15 @@ int events_scan_start(struct events_scan *s, sqlite3 *db)
     events_block_reader_init(&s->rd);
     if (sqlite3_prepare_v2(db,
                            "SELECT day FROM event_partitions WHERE dropping = 0 AND max_ts >= ?1 AND min_ts <= ?2"
-                           " ORDER BY day DESC",
+                           " ORDER BY day DESC LIMIT ?3",
                            -1, &q, NULL) != SQLITE_OK) {
         log_error("store: listing partitions: %s", sqlite3_errmsg(db));
         return -EIO;
     }
     sqlite3_bind_int64(q, 1, s->since);
     sqlite3_bind_int64(q, 2, s->until);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW && s->ndays < MAX_PARTITIONS) {
-        if (s->ndays == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            int *nd = realloc(s->days, nc * sizeof(*nd));
-            if (!nd) {
-                e = -ENOMEM;
-                break;
-            }
-            s->days = nd;
-            cap = nc;
-        }
-        s->days[s->ndays++] = sqlite3_column_int(q, 0);
-    }
-    if (!e && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        log_error("store: listing partitions: %s", sqlite3_errmsg(db));
-        e = -EIO;
-    }
+    sqlite3_bind_int(q, 3, MAX_PARTITIONS);
+    e = store_rows(q, sizeof(*s->days), day_row, NULL, NULL, (void **)&s->days, &s->ndays, "listing partitions");
     sqlite3_finalize(q);
     return e;
 }

@@ -85,47 +85,25 @@ out:
     return e;
 }
 
+static int row_any(sqlite3_stmt *q, void *elem, void *ctx)
+{
+    row(q, elem);
+    return 0;
+}
+
 int store_indicator_list(struct store *st, struct store_indicator **out, size_t *n)
 {
     struct store_conn *c = store_acquire(st, STORE_READ);
-    struct store_indicator *v = NULL;
-    size_t len = 0, cap = 0;
     sqlite3_stmt *q;
-    int e = 0, rc;
+    int e = -EIO;
 
     *out = NULL;
     *n = 0;
     q = store_prepare(c, "SELECT " COLUMNS " FROM indicators ORDER BY id DESC");
-    if (!q) {
-        e = -EIO;
-        goto out;
-    }
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_indicator *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                e = -ENOMEM;
-                goto out;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        row(q, &v[len++]);
-    }
-    if (rc != SQLITE_DONE)
-        e = store_error(c, "list indicators");
-out:
     if (q)
-        sqlite3_reset(q);
+        e = store_rows(q, sizeof(**out), row_any, NULL, NULL, (void **)out, n, "list indicators");
     store_release(st, c);
-    if (e) {
-        free(v);
-        return e;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return e;
 }
 
 int store_indicator_get(struct store *st, int64_t id, struct store_indicator *out)
