@@ -124,8 +124,19 @@ struct fcond {
     bool absent_match;         /* result for an absent field, before negate */
     uint32_t nvm;
     struct vm *vms;
+    /* A list of values that are all exact, prefix or suffix literals
+     * (`Image|endswith: [/whoami, /id, ...]`): the only values that can
+     * hold are those whose first (exact, prefix) or last (suffix) byte is
+     * the value's, so they are listed by that byte (its low 6 bits, folded
+     * unless cased): bucket b is vms dvm[dstart[b] .. dstart[b + 1]), in
+     * list order. pattern_fcond builds it for 4 values or more. */
+    uint8_t dispatch;          /* enum fcond_dispatch */
+    const uint16_t *dstart;    /* 65 entries */
+    const uint16_t *dvm;
     unsigned line, col;
 };
+
+enum fcond_dispatch { DISPATCH_NONE, DISPATCH_FIRST, DISPATCH_LAST };
 
 /* ------------------------------------------------------------ rules */
 
@@ -366,6 +377,11 @@ struct detect_event {
     int64_t time_ns;
     bool has_time;
     const struct dclass *cls;
+    /* the class of the last ActionType value (most events repeat one of a
+     * few), so that classify() compares instead of hashing */
+    char last_key[32];
+    uint32_t last_key_len;          /* 0: none */
+    int32_t last_key_class;
     void *json;                      /* json_t * from detect_event_set_json */
     /* candidates */
     struct scan_memo *memo;          /* SCAN_MEMO_SLOTS */

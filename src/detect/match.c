@@ -32,9 +32,16 @@ static const struct dclass *classify(struct detect_event *ev)
         return &eng->classes[0];
     ev->cls = NULL;
     if (event_get(ev, eng->id_action_type, &v, &n)) {
+        if (n && n == ev->last_key_len && memcmp(v, ev->last_key, n) == 0)
+            return &eng->classes[ev->last_key_class];
         int32_t k = detect_strtab_find(&eng->class_keys, v, n);
         if (k >= 0) {
             c = eng->class_of_key[k];
+            if (c >= 0 && n > 0 && n <= sizeof(ev->last_key)) {
+                memcpy(ev->last_key, v, n);
+                ev->last_key_len = (uint32_t)n;
+                ev->last_key_class = c;
+            }
             if (c == -2) {
                 char key[80];
                 c = eng->class_logon_other;
@@ -272,6 +279,20 @@ static bool eval_fcond(struct detect_event *ev, const struct fcond *fc, bool exp
                         hit = (int)k;
                 }
             r = any;
+        }
+    } else if (fc->dispatch) {
+        /* only the values sharing the value's first or last byte can
+         * hold; none can when it is empty (struct fcond) */
+        r = false;
+        if (n > 0) {
+            uint8_t b = (uint8_t)v[fc->dispatch == DISPATCH_FIRST ? 0 : n - 1];
+            b = (fc->vms[0].cased ? b : detect_fold[b]) & 63;
+            for (uint32_t j = fc->dstart[b]; j < fc->dstart[b + 1] && !r; j++) {
+                const struct vm *m = &fc->vms[fc->dvm[j]];
+                r = pattern_shape(m->shape, m->lit, m->lit_len, m->anchor, v, n, m->cased);
+                if (r)
+                    hit = (int)fc->dvm[j];
+            }
         }
     } else {
         r = false;

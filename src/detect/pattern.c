@@ -1037,6 +1037,59 @@ static bool valid_field_name(const char *s, size_t n)
     return true;
 }
 
+/* The byte of a literal value a dispatch lists it by (struct fcond). */
+static unsigned dispatch_bucket(uint8_t byte, bool cased)
+{
+    return (cased ? byte : detect_fold[byte]) & 63;
+}
+
+/* Lists the values of a long list of exact, prefix or suffix literals by
+ * the byte a match must share with the value (struct fcond); leaves other
+ * conditions alone. Returns 0 or a negative errno (out of memory). */
+static int fcond_dispatch_build(struct pattern_ctx *pc, struct fcond *fc)
+{
+    uint8_t mode = DISPATCH_NONE;
+    if (fc->all || fc->field == FIELD_ANY || fc->nvm < 4 || fc->nvm > UINT16_MAX)
+        return 0;
+    for (uint32_t i = 0; i < fc->nvm; i++) {
+        const struct vm *m = &fc->vms[i];
+        uint8_t want;
+        if (m->kind != VM_GLOB || m->lit_len == 0 || m->cased != fc->vms[0].cased)
+            return 0;
+        if (m->shape == G_EXACT || m->shape == G_PREFIX)
+            want = DISPATCH_FIRST;
+        else if (m->shape == G_SUFFIX)
+            want = DISPATCH_LAST;
+        else
+            return 0;
+        if (mode != DISPATCH_NONE && want != mode)
+            return 0;
+        mode = want;
+    }
+    uint16_t *start = detect_arena_alloc(pc->a, sizeof(*start) * 65);
+    uint16_t *list = detect_arena_alloc(pc->a, sizeof(*list) * fc->nvm);
+    if (!start || !list)
+        return -ENOMEM;
+    /* a counting sort by bucket, stable: list order within a bucket */
+    for (uint32_t i = 0; i < fc->nvm; i++) {
+        const struct vm *m = &fc->vms[i];
+        start[dispatch_bucket(m->lit[mode == DISPATCH_FIRST ? 0 : m->lit_len - 1], m->cased) + 1]++;
+    }
+    for (uint32_t b = 1; b <= 64; b++)
+        start[b] += start[b - 1];
+    uint16_t fill[64];
+    memcpy(fill, start, sizeof(fill));
+    for (uint32_t i = 0; i < fc->nvm; i++) {
+        const struct vm *m = &fc->vms[i];
+        unsigned b = dispatch_bucket(m->lit[mode == DISPATCH_FIRST ? 0 : m->lit_len - 1], m->cased);
+        list[fill[b]++] = (uint16_t)i;
+    }
+    fc->dispatch = mode;
+    fc->dstart = start;
+    fc->dvm = list;
+    return 0;
+}
+
 int pattern_fcond(struct pattern_ctx *pc, const struct ynode *key, const struct ynode *val,
                   struct fcond *out)
 {
@@ -1214,7 +1267,7 @@ int pattern_fcond(struct pattern_ctx *pc, const struct ynode *key, const struct 
         every &= r;
     }
     out->absent_match = out->all ? every : any;
-    return 0;
+    return fcond_dispatch_build(pc, out);
 }
 
 /* ------------------------------------------------------------ literals */

@@ -145,6 +145,52 @@ static void lists_and_all(void)
     NOMATCH(det, "{\"f\":\"a\",\"g\":\"x\"}");
 }
 
+/* Lists of four or more exact, prefix or suffix values are tried by the
+ * byte a match shares with the value (struct fcond's dispatch): the same
+ * results as trying each value, case folding, `cased`, wildcards that make
+ * a value a prefix, an empty value, and the evidence naming the first
+ * value of the list that holds. */
+static void long_literal_lists(void)
+{
+    const char *suf = "    sel:\n        f|endswith:\n            - /sbin/id\n            - /whoami\n"
+                      "            - /id\n            - D\n            - /uname\n    condition: sel";
+    MATCH(suf, "{\"f\":\"/usr/bin/WHOAMI\"}");
+    MATCH(suf, "{\"f\":\"/usr/bin/id\"}");
+    MATCH(suf, "{\"f\":\"bad\"}");
+    NOMATCH(suf, "{\"f\":\"/usr/bin/ids\"}");
+    NOMATCH(suf, "{\"f\":\"\"}");
+    /* bytes whose low 6 bits collide with a listed value's ('$' and 'd') */
+    NOMATCH(suf, "{\"f\":\"/usr/bin/$\"}");
+    const char *cased = "    sel:\n        f|cased:\n            - Alpha\n            - beta\n"
+                        "            - Gamma*\n            - delta\n    condition: sel";
+    MATCH(cased, "{\"f\":\"Gammas\"}");
+    MATCH(cased, "{\"f\":\"beta\"}");
+    NOMATCH(cased, "{\"f\":\"gammas\"}");
+    NOMATCH(cased, "{\"f\":\"ALPHA\"}");
+    const char *pre = "    sel:\n        f|startswith:\n            - /tmp/\n            - /dev/shm/\n"
+                      "            - /var/tmp/\n            - /run/user/\n    condition: sel";
+    MATCH(pre, "{\"f\":\"/VAR/TMP/x\"}");
+    NOMATCH(pre, "{\"f\":\"/var/tm\"}");
+    NOMATCH(pre, "{\"f\":\"x/tmp/\"}");
+
+    /* evidence: the first value in list order that holds */
+    struct t_diag dg;
+    struct t_hits h;
+    memset(&dg, 0, sizeof(dg));
+    memset(&h, 0, sizeof(h));
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml), "title: T\nlogsource:\n    product: test\ndetection:\n%s\n", suf);
+    struct detect_engine *eng = t_engine(DETECT_SCHEMA_FLAT, yaml, &dg, NULL);
+    CHECK(eng != NULL);
+    if (!eng)
+        return;
+    CHECK(t_match(eng, NULL, "{\"f\":\"/usr/sbin/id\"}", &h) == 1);
+    CHECK(h.n == 1 && h.nev[0] == 1);
+    CHECK_MSG(strcmp(h.ev_pattern[0][0], "/sbin/id") == 0, "evidence pattern %s",
+              h.ev_pattern[0][0]);
+    detect_engine_free(eng);
+}
+
 static void null_and_empty(void)
 {
     MATCH("    sel:\n        f: null\n    condition: sel", "{}");
@@ -433,6 +479,7 @@ int main(int argc, char **argv)
         {"escaping", escaping},
         {"contains_startswith_endswith", contains_startswith_endswith},
         {"lists_and_all", lists_and_all},
+        {"long_literal_lists", long_literal_lists},
         {"null_and_empty", null_and_empty},
         {"keywords", keywords},
         {"regular_expressions", regular_expressions},
