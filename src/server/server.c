@@ -171,34 +171,68 @@ static int drop_privileges(const struct server_config *cfg, char *err, size_t er
     return 0;
 }
 
-/* `yamori server -n`: the configuration was parsed by the caller; check that
- * the service user exists, the data directory is usable and the store
- * opens, and change nothing. */
+/* `yamori server -n`: the configuration was parsed by the caller; find
+ * what a start would fail on before it serves — the service user, the data
+ * directory (or creating it) and the store, opened read-only as the user
+ * the server would open it as (store_check()) — and change nothing. */
 static int check_setup(const struct server_config *cfg, char *err, size_t errlen)
 {
-    char uri[600], db[600];
+    char uri[600], info[1200], parent[sizeof(cfg->data_dir)];
+    struct store_check_as as = {.handed_dir = cfg->data_dir};
+    struct passwd *pw = NULL;
     struct stat st;
+    char *slash;
+    int e;
 
-    if (cfg->user[0] && !getpwnam(cfg->user)) {
+    if (cfg->user[0] && !(pw = getpwnam(cfg->user))) {
         snprintf(err, errlen, "user '%s' does not exist", cfg->user);
         return -ENOENT;
     }
-    config_store_uri(cfg, uri, sizeof(uri));
-    if (stat(cfg->data_dir, &st) != 0) {
-        printf("configuration OK; the data directory %s does not exist yet and will be created at first start\n",
-               cfg->data_dir);
-        return 0;
+    if (pw && geteuid() == 0) { /* as drop_privileges() will */
+        if (pw->pw_uid == 0) {
+            snprintf(err, errlen, "user '%s' is root: set user = \"\" to stay root (not recommended)", cfg->user);
+            return -EINVAL;
+        }
+        as.drop = true;
+        as.uid = pw->pw_uid;
+        as.gid = pw->pw_gid;
+        as.user = cfg->user;
     }
-    if (!S_ISDIR(st.st_mode)) {
+    if (stat(cfg->data_dir, &st) != 0) {
+        /* created at start with mkdir(), before dropping root: its parent must take it */
+        if (errno != ENOENT) {
+            e = -errno;
+            snprintf(err, errlen, "cannot reach the data directory %s: %s", cfg->data_dir, strerror(errno));
+            return e;
+        }
+        snprintf(parent, sizeof(parent), "%s", cfg->data_dir);
+        slash = strrchr(parent, '/');
+        if (!slash) {
+            snprintf(err, errlen, "the data directory %s is not an absolute path", cfg->data_dir);
+            return -EINVAL;
+        }
+        slash[slash == parent ? 1 : 0] = '\0';
+        if (stat(parent, &st) != 0 || access(parent, W_OK | X_OK) != 0) {
+            e = -errno;
+            snprintf(err, errlen, "cannot create the data directory %s: %.300s: %s", cfg->data_dir, parent,
+                     strerror(errno));
+            return e;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "cannot create the data directory %s: %.300s is not a directory", cfg->data_dir,
+                     parent);
+            return -ENOTDIR;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "%s is not a directory", cfg->data_dir);
         return -ENOTDIR;
     }
-    snprintf(db, sizeof(db), "%s", strncmp(uri, "sqlite:", 7) == 0 ? uri + 7 : uri);
-    if (strncmp(uri, "sqlite:", 7) == 0 && access(db, F_OK) == 0 && access(db, R_OK | W_OK) != 0) {
-        snprintf(err, errlen, "the store %s is not readable and writable: %s", db, strerror(errno));
-        return -EACCES;
-    }
-    printf("configuration OK; data directory %s; store %s\n", cfg->data_dir, uri);
+    config_store_uri(cfg, uri, sizeof(uri));
+    e = store_check(uri, &as, info, sizeof(info), err, errlen);
+    if (e)
+        return e;
+    printf("configuration OK; data directory %s%s; store %s\n", cfg->data_dir,
+           stat(cfg->data_dir, &st) != 0 ? " (created at first start)" : "", info);
     return 0;
 }
 

@@ -56,8 +56,10 @@ const struct server_module *const *server_modules(size_t *n);
 void *server_module_state(struct server *srv, const struct server_module *m);
 void server_set_module_state(struct server *srv, const struct server_module *m, void *state);
 
-/* Runs the server with cfg until stopped. check_only: validate the
- * configuration (and that the data directory and store open) and return.
+/* Runs the server with cfg until stopped. check_only: check, changing
+ * nothing on disk, that the service user, the data directory and the
+ * store would let a start through (store_check()), print what was found,
+ * and return.
  * Returns 0 or -errno after printing why. */
 int server_run(const struct server_config *cfg, bool check_only);
 

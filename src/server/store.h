@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct store;
 
@@ -25,6 +26,28 @@ struct store;
  * and applies every registered migration that has not run yet. */
 int store_open(struct store **out, const char *uri, char *err, size_t errlen);
 void store_close(struct store *st);
+
+/* Whom the server opens the store as, for store_check(). */
+struct store_check_as {
+    bool drop;              /* it drops root first and opens the store as uid/gid; false: as this process */
+    uid_t uid;
+    gid_t gid;
+    const char *user;       /* uid's name, for messages */
+    const char *handed_dir; /* a directory the server creates when missing and hands to uid/gid before it opens
+                             * the store (its data directory), or NULL */
+};
+
+/* For `yamori server -n`: finds what store_open(uri) would fail on when
+ * the server starts, changing nothing on disk (no database, migration or
+ * SQLite side file is created). An unsupported back end; a database that
+ * exists but cannot be opened and read, is not a database, or that the
+ * server (as says whom; NULL: this process) may not read and write; a
+ * missing one whose directory does not exist or is not writable for the
+ * server. On success info says what it found ("... opens; 3 migration
+ * steps will be applied at start", "... will be created at first start").
+ * Returns 0, or a negative errno with err. */
+int store_check(const char *uri, const struct store_check_as *as, char *info, size_t infolen, char *err,
+                size_t errlen);
 
 /* "sqlite" */
 const char *store_backend(const struct store *st);
