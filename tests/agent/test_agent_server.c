@@ -108,25 +108,10 @@ static pid_t start_agent(void)
 /* The end of the agent's log, for failure messages. */
 static const char *agent_log(void)
 {
-    static char buf[600];
     char path[300];
-    int fd;
-    off_t size;
-    ssize_t n;
 
     snprintf(path, sizeof(path), "%s/agent.log", dir);
-    buf[0] = '\0';
-    fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return buf;
-    size = lseek(fd, 0, SEEK_END);
-    n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    for (char *p = buf; *p; p++)
-        if (*p == '\n')
-            *p = '|';
-    return buf;
+    return agentproc_log_tail(path);
 }
 
 static json_t *status(void)

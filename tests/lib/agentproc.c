@@ -249,6 +249,27 @@ const char *agentproc_diag(struct agentproc *a)
     return out;
 }
 
+const char *agentproc_log_tail(const char *path)
+{
+    static char buf[700];
+    off_t size;
+    ssize_t n;
+    int fd;
+
+    buf[0] = '\0';
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return buf;
+    size = lseek(fd, 0, SEEK_END);
+    n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    for (char *p = buf; *p; p++)
+        if (*p == '\n')
+            *p = '|';
+    return buf;
+}
+
 void agentproc_stop_all(void)
 {
     while (live)

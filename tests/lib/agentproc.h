@@ -40,6 +40,11 @@ void agentproc_stop_all(void);
  * the end of its standard error. Returns a static buffer. */
 const char *agentproc_diag(struct agentproc *a);
 
+/* The end of the log file at path (an agent's output, say) on one line,
+ * '|' for its line ends, for failure messages. Returns a static buffer
+ * ("" when the file cannot be read). */
+const char *agentproc_log_tail(const char *path);
+
 /* The AgentStarted event (borrowed). */
 json_t *agentproc_started(struct agentproc *a);
 
