@@ -49,25 +49,22 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "agent/agentconf.h"
 #include "agentproc.h"
 #include "check.h"
+#include "fleet.h"
 #include "serverproc.h"
 
-static char dir[256];
-static pid_t agent = -1;
+static struct fleet *fleet;
 static pid_t victims[4] = {-1, -1, -1, -1};
-static struct serverproc *server;
-static char admin[256], responder[300];
-static char device_id[80];
+static char responder[300];
+
+/* A server, an admin and a responder, and the agent enrolled in the
+ * fleet's work directory (not running yet). */
+static const struct fleet_user people[] = {{"rita", "responder", responder, sizeof(responder)}, {NULL}};
+static const struct fleet_options actions_fleet = {.name = "actions", .agent_group = "actions test", .users = people};
 
 static void teardown(void)
 {
-    if (agent > 0) {
-        kill(agent, SIGKILL);
-        waitpid(agent, NULL, 0);
-        agent = -1;
-    }
     for (int i = 0; i < 4; i++) {
         if (victims[i] > 0) {
             kill(victims[i], SIGKILL);
@@ -75,110 +72,8 @@ static void teardown(void)
             victims[i] = -1;
         }
     }
-    serverproc_stop_all();
-    server = NULL;
-    if (dir[0] && check_failed_) {
-        char cmd[700];
-        snprintf(cmd, sizeof(cmd), "cp '%s/agent.log' '%s.agent.log' 2>/dev/null", dir, dir);
-        if (system(cmd) == 0)
-            fprintf(stderr, "the agent's log is kept in %s.agent.log\n", dir);
-    }
-    if (dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        (void)!system(cmd);
-        dir[0] = '\0';
-    }
-}
-
-/* Runs the agent binary with args to completion; output into dir/name. */
-static int run_agent_cmd(const char *name, const char *const *args)
-{
-    const char *bin = agentproc_binary(false);
-    char log[300], *argv[16];
-    int n = 0, ws;
-    pid_t p;
-
-    snprintf(log, sizeof(log), "%s/%s", dir, name);
-    argv[n++] = (char *)bin;
-    for (int i = 0; args[i] && n < 15; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    p = fork();
-    if (p == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execv(bin, argv);
-        _exit(127);
-    }
-    if (p < 0 || waitpid(p, &ws, 0) != p)
-        return -1;
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
-
-static pid_t start_agent(void)
-{
-    char etc[300], state[300], status[300], log[300];
-    const char *bin = agentproc_binary(false);
-    pid_t pid;
-
-    snprintf(etc, sizeof(etc), "--config-dir=%s/etc", dir);
-    snprintf(state, sizeof(state), "--state-dir=%s/state", dir);
-    snprintf(status, sizeof(status), "--status-file=%s/status.json", dir);
-    snprintf(log, sizeof(log), "%s/agent.log", dir);
-    unlink(status + strlen("--status-file="));
-    pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(bin, bin, etc, state, status, "--no-logons", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Waits until the agent runs (its status file names its output). */
-static bool wait_ready(int seconds)
-{
-    char path[300];
-    snprintf(path, sizeof(path), "%s/status.json", dir);
-    for (int i = 0; i < seconds * 10; i++) {
-        json_t *st = json_load_file(path, 0, NULL);
-        bool ready = json_is_string(json_object_get(st, "Output"));
-        json_decref(st);
-        if (ready)
-            return true;
-        usleep(100000);
-    }
-    return false;
-}
-
-static json_t *call(const char *auth_line, const char *method, const char *path, const char *body, long *status)
-{
-    const char *headers[] = {auth_line, NULL};
-    struct serverproc_response r;
-    json_t *out = NULL;
-
-    *status = 0;
-    if (serverproc_request(server, method, path, body, headers, &r) == 0) {
-        *status = r.status;
-        out = json_incref(r.json);
-    }
-    serverproc_response_free(&r);
-    return out;
-}
-
-static json_t *as_admin(const char *method, const char *path, const char *body, long *status)
-{
-    char auth[300];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", admin);
-    return call(auth, method, path, body, status);
+    fleet_free(fleet);
+    fleet = NULL;
 }
 
 static const char *jstr(json_t *o, const char *k)
@@ -186,99 +81,6 @@ static const char *jstr(json_t *o, const char *k)
     json_t *v = json_object_get(o, k);
     return json_is_string(v) ? json_string_value(v) : "";
 }
-
-/* A server (with the --set lines sets, NULL-terminated or NULL), an admin
- * and a responder, and an agent configuration enrolled in dir/etc. */
-static bool enroll(const char *const *sets, char *why, size_t whylen)
-{
-    struct serverproc_options so = {.sets = sets};
-    char err[1024], pkg[300], etc[280], arg_dir[320], path[300];
-    json_t *answer, *package, *j;
-    struct agent_conf c;
-    long status;
-    int rc;
-
-    snprintf(dir, sizeof(dir), "/tmp/yamori-actions.XXXXXX");
-    if (!mkdtemp(dir)) {
-        dir[0] = '\0';
-        snprintf(why, whylen, "mkdtemp: %s", strerror(errno));
-        return false;
-    }
-    chmod(dir, 0711);
-    server = serverproc_start(&so, err, sizeof(err));
-    if (!server) {
-        snprintf(why, whylen, "server: %.900s", err);
-        return false;
-    }
-    if (serverproc_admin_token(server, admin, sizeof(admin)) != 0) {
-        snprintf(why, whylen, "no admin token: %s", serverproc_diag(server));
-        return false;
-    }
-    json_decref(as_admin("POST", "/api/v1/users",
-                         "{\"name\":\"rita\",\"role\":\"responder\",\"password\":\"a long password for rita\"}",
-                         &status));
-    j = as_admin("POST", "/api/v1/tokens", "{\"name\":\"cli\",\"user\":\"rita\"}", &status);
-    snprintf(responder, sizeof(responder), "Authorization: Bearer %s", jstr(j, "token"));
-    json_decref(j);
-    if (status != 201 && status != 200) {
-        snprintf(why, whylen, "no responder token (%ld)", status);
-        return false;
-    }
-    answer = as_admin("POST", "/api/v1/onboarding", "{\"group\": \"actions test\"}", &status);
-    package = json_object_get(answer, "package");
-    if (status != 201 || !json_is_object(package)) {
-        snprintf(why, whylen, "onboarding: %ld", status);
-        json_decref(answer);
-        return false;
-    }
-    snprintf(pkg, sizeof(pkg), "%s/package.json", dir);
-    json_object_set_new(package, "server_urls", json_pack("[s]", serverproc_url(server)));
-    rc = json_dump_file(package, pkg, 0);
-    json_decref(answer);
-    if (rc != 0) {
-        snprintf(why, whylen, "cannot write the package");
-        return false;
-    }
-    snprintf(etc, sizeof(etc), "%s/etc", dir);
-    snprintf(arg_dir, sizeof(arg_dir), "--config-dir=%s", etc);
-    {
-        const char *args[] = {"enroll", pkg, arg_dir, NULL};
-        rc = run_agent_cmd("enroll.log", args);
-    }
-    if (rc != 0) {
-        snprintf(why, whylen, "yamori-agent enroll: exit %d", rc);
-        return false;
-    }
-    snprintf(path, sizeof(path), "%s/agent.conf", etc);
-    if (agentconf_load(&c, path, err, sizeof(err)) != 0) {
-        snprintf(why, whylen, "%s", err);
-        return false;
-    }
-    snprintf(device_id, sizeof(device_id), "%s", c.device_id);
-    snprintf(c.server_url, sizeof(c.server_url), "%s", serverproc_url(server));
-    if (agentconf_save(&c, path, err, sizeof(err)) != 0) {
-        snprintf(why, whylen, "cannot rewrite agent.conf: %s", err);
-        return false;
-    }
-    snprintf(path, sizeof(path), "%s/state", dir);
-    mkdir(path, 0700);
-    return true;
-}
-
-#define SETUP(...)                                                                                  \
-    do {                                                                                            \
-        static const char *const sets_[] = {__VA_ARGS__, NULL};                                     \
-        char why_[1200];                                                                            \
-        if (!check_is_root())                                                                       \
-            SKIP("needs root (the agent's sensor; the server drops to nobody)");                   \
-        CHECK_MSG(enroll(sets_[0] ? sets_ : NULL, why_, sizeof(why_)), "%s", why_);                 \
-    } while (0)
-
-#define RUN_AGENT()                                                                                 \
-    do {                                                                                            \
-        agent = start_agent();                                                                      \
-        CHECK_MSG(agent > 0 && wait_ready(60), "the agent did not start");                         \
-    } while (0)
 
 /* A `sleep 1000` child of the test (remembered for the teardown). */
 static pid_t victim(int slot)
@@ -304,11 +106,11 @@ static long long kill_action(pid_t pid, const char *uid, long *status)
         snprintf(body, sizeof(body),
                  "{\"type\":\"kill_process\",\"device\":\"%s\",\"target\":{\"pid\":%d,\"process_uid\":\"%s\"},"
                  "\"comment\":\"test\"}",
-                 device_id, (int)pid, uid);
+                 fleet->agent.id, (int)pid, uid);
     else
         snprintf(body, sizeof(body), "{\"type\":\"kill_process\",\"device\":\"%s\",\"target\":{\"pid\":%d}}",
-                 device_id, (int)pid);
-    j = call(responder, "POST", "/api/v1/actions", body, status);
+                 fleet->agent.id, (int)pid);
+    j = fleet_call(fleet, responder, "POST", "/api/v1/actions", body, status);
     id = *status == 201 ? json_integer_value(json_object_get(j, "id")) : 0;
     json_decref(j);
     return id;
@@ -318,33 +120,12 @@ static long long kill_action(pid_t pid, const char *uid, long *status)
  * (new reference) or NULL. */
 static json_t *wait_final(long long id)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
-    for (int i = 0; i < 600; i++) {
-        long st;
-        json_t *a = as_admin("GET", path, NULL, &st);
-        const char *s = jstr(a, "state");
-        if (!strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "cancelled") || !strcmp(s, "expired") ||
-            !strcmp(s, "rejected"))
-            return a;
-        json_decref(a);
-        usleep(100000);
-    }
-    return NULL;
+    return fleet_action_wait(fleet, id, 60);
 }
 
 static const char *state_of(long long id)
 {
-    static char out[64];
-    char path[64];
-    long st;
-    json_t *a;
-
-    snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
-    a = as_admin("GET", path, NULL, &st);
-    snprintf(out, sizeof(out), "%s", jstr(a, "state"));
-    json_decref(a);
-    return out;
+    return fleet_action_state(fleet, fleet->admin, id);
 }
 
 /* The action verbs the audit log holds for action id, as "a,b,c," oldest first. */
@@ -357,7 +138,7 @@ static void audit_trail(long long id, char *out, size_t outlen)
 
     out[0] = '\0';
     snprintf(target, sizeof(target), "action:%lld", id);
-    j = as_admin("GET", "/api/v1/audit?limit=1000", NULL, &st);
+    j = fleet_call(fleet, fleet->admin, "GET", "/api/v1/audit?limit=1000", NULL, &st);
     for (size_t i = json_array_size(json_object_get(j, "entries")); i-- > 0;) {
         e = json_array_get(json_object_get(j, "entries"), i);
         if (strcmp(jstr(e, "target"), target) == 0 && len < outlen)
@@ -398,8 +179,8 @@ static void kill_lifecycle(void)
     long st;
     pid_t p;
 
-    SETUP(NULL);
-    RUN_AGENT();
+    FLEET_START(&fleet, &actions_fleet, NULL);
+    FLEET_AGENT_START(fleet);
     p = victim(0);
     CHECK(agentproc_unique_id(p, uid, sizeof(uid)));
     id = kill_action(p, uid, &st);
@@ -416,13 +197,13 @@ static void kill_lifecycle(void)
     /* pid 1 is refused before anything is recorded */
     CHECK(kill_action(1, NULL, &st) == 0 && st == 400);
     /* the agent refuses to kill itself */
-    id = kill_action(agent, NULL, &st);
+    id = kill_action(fleet->agent_pid, NULL, &st);
     CHECK(id > 0);
     a = wait_final(id);
     CHECK_MSG(a && !strcmp(jstr(a, "state"), "failed") && strstr(jstr(a, "error"), "agent itself"), "state %s: %s",
               jstr(a, "state"), jstr(a, "error"));
     json_decref(a);
-    CHECK(kill(agent, 0) == 0);
+    CHECK(kill(fleet->agent_pid, 0) == 0);
     /* a pid whose uid is another process's is left alone */
     p = victim(1);
     CHECK(agentproc_unique_id(p, uid, sizeof(uid)));
@@ -445,14 +226,14 @@ static void offline_delivered(void)
     long st;
     pid_t p;
 
-    SETUP(NULL);
+    FLEET_START(&fleet, &actions_fleet, NULL);
     /* the agent has not started yet: the device is offline */
     p = victim(0);
     CHECK(agentproc_unique_id(p, uid, sizeof(uid)));
     id = kill_action(p, uid, &st);
     CHECK_MSG(id > 0, "create: %ld", st);
     CHECK_STR(state_of(id), "queued");
-    RUN_AGENT();
+    FLEET_AGENT_START(fleet);
     a = wait_final(id);
     CHECK_MSG(a && !strcmp(jstr(a, "state"), "succeeded"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
     json_decref(a);
@@ -466,21 +247,10 @@ static json_t *dead_poll_answer;
 
 static void *dead_poll(void *arg)
 {
-    char secret[200] = "", path[400], auth[400];
     long st;
-    FILE *f;
 
     (void)arg;
-    snprintf(path, sizeof(path), "%s/etc/device.secret", dir);
-    f = fopen(path, "re");
-    if (f) {
-        if (!fgets(secret, sizeof(secret), f))
-            secret[0] = '\0';
-        fclose(f);
-    }
-    secret[strcspn(secret, "\r\n")] = '\0';
-    snprintf(auth, sizeof(auth), "Authorization: Device %s:%s", device_id, secret);
-    dead_poll_answer = call(auth, "GET", "/api/v1/agent/commands?wait=20", NULL, &st);
+    dead_poll_answer = fleet_call(fleet, fleet->agent.auth, "GET", "/api/v1/agent/commands?wait=20", NULL, &st);
     return NULL;
 }
 
@@ -496,7 +266,7 @@ static void restart_hands_out_unstarted(void)
     long st;
     pid_t p;
 
-    SETUP(NULL);
+    FLEET_START(&fleet, &actions_fleet, NULL);
     p = victim(0);
     CHECK(agentproc_unique_id(p, uid, sizeof(uid)));
     CHECK(pthread_create(&t, NULL, dead_poll, NULL) == 0);
@@ -509,7 +279,7 @@ static void restart_hands_out_unstarted(void)
     json_decref(dead_poll_answer);
     dead_poll_answer = NULL;
     CHECK_STR(state_of(id), "sent");
-    RUN_AGENT();
+    FLEET_AGENT_START(fleet);
     a = wait_final(id);
     CHECK_MSG(a && !strcmp(jstr(a, "state"), "succeeded"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
     json_decref(a);
@@ -524,7 +294,7 @@ static void expired_never_run(void)
     long st;
     pid_t p, q;
 
-    SETUP("action_expiry_hours=0.0005"); /* 1.8 s */
+    FLEET_START(&fleet, &actions_fleet, "action_expiry_hours=0.0005"); /* 1.8 s */
     p = victim(0);
     CHECK(agentproc_unique_id(p, uid, sizeof(uid)));
     id = kill_action(p, uid, &st);
@@ -532,7 +302,7 @@ static void expired_never_run(void)
     a = wait_final(id);
     CHECK_MSG(a && !strcmp(jstr(a, "state"), "expired"), "state %s", jstr(a, "state"));
     json_decref(a);
-    RUN_AGENT();
+    FLEET_AGENT_START(fleet);
     /* a fresh action goes through (so the agent polled), the expired one never ran */
     q = victim(1);
     CHECK(agentproc_unique_id(q, uid, sizeof(uid)));
@@ -546,13 +316,13 @@ static void expired_never_run(void)
 }
 
 
-/* Creates n files of size bytes under dir/name; false on failure. */
+/* Creates n files of size bytes under <the work directory>/name; false on failure. */
 static bool make_tree(const char *name, int n, size_t size, char *path, size_t pathlen)
 {
     char *buf = calloc(1, size ? size : 1), file[600];
     bool ok = buf != NULL;
 
-    snprintf(path, pathlen, "%s/%s", dir, name);
+    snprintf(path, pathlen, "%s/%s", fleet->dir, name);
     ok = ok && mkdir(path, 0755) == 0;
     for (int i = 0; ok && i < n; i++) {
         int fd;
@@ -574,9 +344,9 @@ static long long scan_action(const char *path, const char *extra, long *status)
     long long id;
 
     snprintf(body, sizeof(body),
-             "{\"type\":\"scan\",\"device\":\"%s\",\"target\":{\"kind\":\"custom\",\"path\":\"%s\"%s}}", device_id,
-             path, extra);
-    j = call(responder, "POST", "/api/v1/actions", body, status);
+             "{\"type\":\"scan\",\"device\":\"%s\",\"target\":{\"kind\":\"custom\",\"path\":\"%s\"%s}}",
+             fleet->agent.id, path, extra);
+    j = fleet_call(fleet, responder, "POST", "/api/v1/actions", body, status);
     id = *status == 201 ? json_integer_value(json_object_get(j, "id")) : 0;
     json_decref(j);
     return id;
@@ -592,10 +362,10 @@ static void scan_progress_and_cancel(void)
     long st;
     bool running = false;
 
-    SETUP(NULL);
+    FLEET_START(&fleet, &actions_fleet, NULL);
     CHECK(make_tree("small", 10, 4096, small, sizeof(small)));
     CHECK(make_tree("big", 400, 256 * 1024, big, sizeof(big)));
-    RUN_AGENT();
+    FLEET_AGENT_START(fleet);
     id = scan_action(small, "", &st);
     CHECK_MSG(id > 0, "create: %ld", st);
     a = wait_final(id);
@@ -608,7 +378,7 @@ static void scan_progress_and_cancel(void)
     CHECK_MSG(id > 0, "create: %ld", st);
     snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
     for (int i = 0; i < 600 && !running; i++) {
-        a = as_admin("GET", path, NULL, &st);
+        a = fleet_call(fleet, fleet->admin, "GET", path, NULL, &st);
         running = !strcmp(jstr(a, "state"), "running") &&
                   json_is_number(json_object_get(json_object_get(a, "progress"), "percent"));
         json_decref(a);
@@ -617,7 +387,7 @@ static void scan_progress_and_cancel(void)
     }
     CHECK_MSG(running, "the scan never reported progress: %s", state_of(id));
     snprintf(path, sizeof(path), "/api/v1/actions/%lld/cancel", id);
-    json_decref(call(responder, "POST", path, "{\"comment\":\"enough\"}", &st));
+    json_decref(fleet_call(fleet, responder, "POST", path, "{\"comment\":\"enough\"}", &st));
     CHECK_INT(st, ==, 200);
     a = wait_final(id);
     CHECK_MSG(a && !strcmp(jstr(a, "state"), "cancelled"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
@@ -634,7 +404,7 @@ static bool wait_scan_running(long long id)
     snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
     for (int i = 0; i < 600 && !running; i++) {
         long st;
-        json_t *a = as_admin("GET", path, NULL, &st);
+        json_t *a = fleet_call(fleet, fleet->admin, "GET", path, NULL, &st);
         running = !strcmp(jstr(a, "state"), "running") &&
                   json_is_number(json_object_get(json_object_get(a, "progress"), "percent"));
         json_decref(a);
@@ -655,12 +425,11 @@ static void short_command_during_scan(void)
     long long scan, kill_id;
     long st;
     pid_t p;
-    int ws = 0;
-    bool gone = false;
+    int ws;
 
-    SETUP(NULL);
+    FLEET_START(&fleet, &actions_fleet, NULL);
     CHECK(make_tree("big", 400, 256 * 1024, big, sizeof(big)));
-    RUN_AGENT();
+    FLEET_AGENT_START(fleet);
     scan = scan_action(big, ",\"cpu_budget\":0.01", &st);
     CHECK_MSG(scan > 0, "create: %ld", st);
     CHECK_MSG(wait_scan_running(scan), "the scan never reported progress: %s", state_of(scan));
@@ -675,7 +444,7 @@ static void short_command_during_scan(void)
     CHECK_STR(state_of(scan), "running");
     CHECK(died_of_sigkill(0));
     snprintf(path, sizeof(path), "/api/v1/actions/%lld/cancel", scan);
-    json_decref(call(responder, "POST", path, "{\"comment\":\"enough\"}", &st));
+    json_decref(fleet_call(fleet, responder, "POST", path, "{\"comment\":\"enough\"}", &st));
     CHECK_INT(st, ==, 200);
     a = wait_final(scan);
     CHECK_MSG(a && !strcmp(jstr(a, "state"), "cancelled"), "state %s: %s", jstr(a, "state"), jstr(a, "error"));
@@ -685,15 +454,9 @@ static void short_command_during_scan(void)
     scan = scan_action(big, ",\"cpu_budget\":0.01", &st);
     CHECK_MSG(scan > 0, "create: %ld", st);
     CHECK_MSG(wait_scan_running(scan), "the second scan never reported progress: %s", state_of(scan));
-    CHECK(kill(agent, SIGTERM) == 0);
-    for (int i = 0; i < 600 && !gone; i++) {
-        gone = waitpid(agent, &ws, WNOHANG) == agent;
-        if (!gone)
-            usleep(100000);
-    }
-    CHECK_MSG(gone, "the agent did not exit within a minute of SIGTERM while a scan ran");
-    agent = -1;
-    CHECK_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "the agent ended with status %#x", ws);
+    ws = fleet_agent_stop(fleet, SIGTERM, 60);
+    CHECK_MSG(ws != -ETIMEDOUT, "the agent did not exit within a minute of SIGTERM while a scan ran");
+    CHECK_MSG(ws == 0, "the agent ended with status %#x", ws);
     CHECK_STR(state_of(scan), "running"); /* never answered: after a restart it is "not run again" */
 }
 
@@ -763,7 +526,7 @@ static bool plant(const char *path, const char *text, mode_t mode)
 /* POSTs an action body; its id, or 0 with *status. */
 static long long create_action(const char *body, long *status)
 {
-    json_t *j = call(responder, "POST", "/api/v1/actions", body, status);
+    json_t *j = fleet_call(fleet, responder, "POST", "/api/v1/actions", body, status);
     long long id = *status == 201 ? json_integer_value(json_object_get(j, "id")) : 0;
     json_decref(j);
     return id;
@@ -779,7 +542,7 @@ static long long undo_action(long long id, const char **type)
     long long uid;
 
     snprintf(path, sizeof(path), "/api/v1/actions/%lld/undo", id);
-    j = call(responder, "POST", path, "{\"comment\": \"undone while the device is offline\"}", &st);
+    j = fleet_call(fleet, responder, "POST", path, "{\"comment\": \"undone while the device is offline\"}", &st);
     uid = st == 201 ? json_integer_value(json_object_get(j, "id")) : 0;
     snprintf(t, sizeof(t), "%s", jstr(j, "type"));
     *type = t;
@@ -792,16 +555,6 @@ static bool isolation_table_present(void)
     return system("nft list table inet yamori_isolation >/dev/null 2>&1") == 0;
 }
 
-/* Stops the agent (SIGTERM) and waits for it. */
-static bool stop_agent(void)
-{
-    int ws;
-    if (agent <= 0 || kill(agent, SIGTERM) != 0 || waitpid(agent, &ws, 0) != agent)
-        return false;
-    agent = -1;
-    return WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
-}
-
 /* Waits (up to ~60 s) until the server holds no command poll of the
  * device any more ("online" false). A poll the agent had open when it
  * stopped stays held until its deadline (the server cannot see a
@@ -809,14 +562,11 @@ static bool stop_agent(void)
  * and only be handed out again after 5 minutes (docs/wire.md). */
 static bool wait_offline(void)
 {
-    char path[160];
-    snprintf(path, sizeof(path), "/api/v1/devices/%s", device_id);
     for (int i = 0; i < 600; i++) {
-        long st;
-        json_t *d = as_admin("GET", path, NULL, &st);
+        json_t *d = fleet_device_page(fleet, fleet->agent.id);
         bool online = json_is_true(json_object_get(d, "online")) ||
                       json_is_true(json_object_get(json_object_get(d, "device"), "online"));
-        bool known = st == 200;
+        bool known = d != NULL;
         json_decref(d);
         if (known && !online)
             return true;
@@ -860,17 +610,17 @@ static void body_offline_every_type(void)
     long st;
     pid_t p;
 
-    SETUP(NULL);
+    FLEET_START(&fleet, &actions_fleet, NULL);
     /* what the actions act on */
-    snprintf(scan_dir, sizeof(scan_dir), "%s/scan", dir);
+    snprintf(scan_dir, sizeof(scan_dir), "%s/scan", fleet->dir);
     CHECK(mkdir(scan_dir, 0755) == 0);
     snprintf(body, sizeof(body), "%s/shell.php", scan_dir);
     CHECK(plant(body, WEBSHELL, 0644));
     snprintf(body, sizeof(body), "%s/readme.txt", scan_dir);
     CHECK(plant(body, "nothing to see here\n", 0644));
-    snprintf(victim_path, sizeof(victim_path), "%s/victim", dir);
+    snprintf(victim_path, sizeof(victim_path), "%s/victim", fleet->dir);
     CHECK(mkdir(victim_path, 0755) == 0);
-    snprintf(victim_path, sizeof(victim_path), "%s/victim/payload.bin", dir);
+    snprintf(victim_path, sizeof(victim_path), "%s/victim/payload.bin", fleet->dir);
     CHECK(plant(victim_path, "#!/bin/sh\necho offline payload\n", 0750));
     CHECK(plant(CRON_PATH, CRON_TEXT, 0644));
     CHECK(take(victim_path, &victim_before) && take(CRON_PATH, &cron_before));
@@ -879,22 +629,22 @@ static void body_offline_every_type(void)
     p = victim(0);
     CHECK(agentproc_unique_id(p, uid, sizeof(uid)));
     snprintf(body, sizeof(body),
-             "{\"type\":\"kill_process\",\"device\":\"%s\",\"target\":{\"pid\":%d,\"process_uid\":\"%s\"}}", device_id,
-             (int)p, uid);
+             "{\"type\":\"kill_process\",\"device\":\"%s\",\"target\":{\"pid\":%d,\"process_uid\":\"%s\"}}",
+             fleet->agent.id, (int)p, uid);
     ids[KILL] = create_action(body, &st);
     snprintf(body, sizeof(body), "{\"type\":\"scan\",\"device\":\"%s\",\"target\":{\"kind\":\"custom\",\"path\":\"%s\"}}",
-             device_id, scan_dir);
+             fleet->agent.id, scan_dir);
     ids[SCAN] = create_action(body, &st);
     snprintf(body, sizeof(body), "{\"type\":\"quarantine_file\",\"device\":\"%s\",\"target\":{\"path\":\"%s\"}}",
-             device_id, victim_path);
+             fleet->agent.id, victim_path);
     ids[QUARANTINE] = create_action(body, &st);
     snprintf(body, sizeof(body),
              "{\"type\":\"remove_persistence\",\"device\":\"%s\",\"target\":{\"kind\":\"cron_file\",\"path\":\"%s\"}}",
-             device_id, CRON_PATH);
+             fleet->agent.id, CRON_PATH);
     ids[PERSISTENCE] = create_action(body, &st);
-    snprintf(body, sizeof(body), "{\"type\":\"collect\",\"device\":\"%s\",\"target\":{}}", device_id);
+    snprintf(body, sizeof(body), "{\"type\":\"collect\",\"device\":\"%s\",\"target\":{}}", fleet->agent.id);
     ids[COLLECT] = create_action(body, &st);
-    snprintf(body, sizeof(body), "{\"type\":\"isolate\",\"device\":\"%s\",\"target\":{}}", device_id);
+    snprintf(body, sizeof(body), "{\"type\":\"isolate\",\"device\":\"%s\",\"target\":{}}", fleet->agent.id);
     ids[ISOLATE] = create_action(body, &st);
     for (int i = 0; i < NTYPES; i++) {
         CHECK_MSG(ids[i] > 0, "%s: not created", names[i]);
@@ -903,7 +653,7 @@ static void body_offline_every_type(void)
     CHECK(!isolation_table_present());
 
     /* the device comes back: each runs once, with its effect */
-    RUN_AGENT();
+    FLEET_AGENT_START(fleet);
     CHECK_MSG(all_succeeded(ids, names, NTYPES, res, why, sizeof(why)), "%s", why);
     CHECK(died_of_sigkill(0));
     json_array_foreach(json_object_get(res[SCAN], "findings"), k, f)
@@ -924,7 +674,7 @@ static void body_offline_every_type(void)
     {
         const char *headers[] = {responder, NULL};
         memset(&r, 0, sizeof(r));
-        CHECK(serverproc_request(server, "GET", path, NULL, headers, &r) == 0);
+        CHECK(serverproc_request(fleet->server, "GET", path, NULL, headers, &r) == 0);
         st = r.status;
         serverproc_response_free(&r);
         CHECK_INT(st, ==, 200);
@@ -933,7 +683,7 @@ static void body_offline_every_type(void)
     CHECK_MSG(isolation_table_present(), "isolated, but no table inet yamori_isolation");
 
     /* offline again: the undos wait for it too */
-    CHECK_MSG(stop_agent(), "the agent did not stop cleanly");
+    CHECK_MSG(fleet_agent_stop(fleet, SIGTERM, 0) == 0, "the agent did not stop cleanly");
     CHECK_MSG(wait_offline(), "the server still holds the stopped agent's command poll");
     undo_ids[0] = undo_action(ids[QUARANTINE], &utype);
     CHECK_MSG(undo_ids[0] > 0 && !strcmp(utype, "restore_file"), "undo of the quarantine: %s", utype);
@@ -945,7 +695,7 @@ static void body_offline_every_type(void)
         CHECK_MSG(!strcmp(state_of(undo_ids[i]), "queued"), "%s is %s while the agent is down", undo_names[i],
                   state_of(undo_ids[i]));
     CHECK_MSG(isolation_table_present(), "the isolation did not outlive the agent");
-    RUN_AGENT();
+    FLEET_AGENT_START(fleet);
     CHECK_MSG(all_succeeded(undo_ids, undo_names, 3, undo_res, why, sizeof(why)), "%s", why);
     CHECK_MSG(take(victim_path, &now) && same(&victim_before, &now), "the restored file differs from the original");
     CHECK_MSG(take(CRON_PATH, &now) && same(&cron_before, &now), "the restored cron file differs from the original");

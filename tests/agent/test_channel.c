@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,41 +25,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/agentconf.h"
-#include "agentproc.h"
 #include "check.h"
+#include "fleet.h"
 #include "serverproc.h"
 
 #define FIRST_ACKED 1000000
 
-static char dir[256];
-static pid_t agent = -1;
-static struct serverproc *server;
-static char admin[256];
-static char device_id[80];
+static struct fleet *fleet;
 
 static void teardown(void)
 {
-    if (agent > 0) {
-        kill(agent, SIGKILL);
-        waitpid(agent, NULL, 0);
-        agent = -1;
-    }
-    serverproc_stop_all();
-    server = NULL;
-    if (dir[0] && check_failed_) {
-        /* keep the agent's log of a failed case for the person reading the failure */
-        char cmd[700];
-        snprintf(cmd, sizeof(cmd), "cp '%s/agent.log' '%s.agent.log' 2>/dev/null", dir, dir);
-        if (system(cmd) == 0)
-            fprintf(stderr, "the agent's log is kept in %s.agent.log\n", dir);
-    }
-    if (dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        (void)!system(cmd);
-        dir[0] = '\0';
-    }
+    fleet_free(fleet);
+    fleet = NULL;
 }
 
 static bool write_text(const char *path, const char *text, mode_t mode)
@@ -70,215 +48,27 @@ static bool write_text(const char *path, const char *text, mode_t mode)
     return ok;
 }
 
-/* The end of a file on one line, for failure messages. */
-static const char *tail_of(const char *name)
-{
-    static char buf[700];
-    char path[300];
-    int fd;
-    off_t size;
-    ssize_t n;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    buf[0] = '\0';
-    fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return buf;
-    size = lseek(fd, 0, SEEK_END);
-    n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    for (char *p = buf; *p; p++)
-        if (*p == '\n')
-            *p = '|';
-    return buf;
-}
-
-/* Runs the agent binary with args to completion; output into dir/name. */
-static int run_agent_cmd(const char *name, const char *const *args)
-{
-    const char *bin = agentproc_binary(false);
-    char log[300], *argv[16];
-    int n = 0, ws;
-    pid_t p;
-
-    snprintf(log, sizeof(log), "%s/%s", dir, name);
-    argv[n++] = (char *)bin;
-    for (int i = 0; args[i] && n < 15; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    p = fork();
-    if (p == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execv(bin, argv);
-        _exit(127);
-    }
-    if (p < 0 || waitpid(p, &ws, 0) != p)
-        return -1;
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
-
-static pid_t start_agent(void)
-{
-    char etc[300], state[300], status[300], log[300];
-    const char *bin = agentproc_binary(false);
-    pid_t pid;
-
-    snprintf(etc, sizeof(etc), "--config-dir=%s/etc", dir);
-    snprintf(state, sizeof(state), "--state-dir=%s/state", dir);
-    snprintf(status, sizeof(status), "--status-file=%s/status.json", dir);
-    snprintf(log, sizeof(log), "%s/agent.log", dir);
-    unlink(status + strlen("--status-file=")); /* a stale one would look like a running agent */
-    pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(bin, bin, etc, state, status, "--no-logons", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static json_t *agent_status(void)
-{
-    char path[300];
-    snprintf(path, sizeof(path), "%s/status.json", dir);
-    return json_load_file(path, 0, NULL);
-}
-
-/* Waits until the agent runs: it writes its status file once the sensor
- * is attached and the channel's threads are started. */
-static bool wait_ready(int seconds)
-{
-    for (int i = 0; i < seconds * 10; i++) {
-        json_t *st = agent_status();
-        bool ready = json_is_string(json_object_get(st, "Output"));
-        json_decref(st);
-        if (ready)
-            return true;
-        usleep(100000);
-    }
-    return false;
-}
-
 /* GET/POST as the administrator; the answer's JSON (new reference) or NULL. */
 static json_t *api(const char *method, const char *path, const char *body, long *status)
 {
-    char auth[300];
-    const char *headers[] = {auth, NULL};
-    struct serverproc_response r;
-    json_t *out = NULL;
-
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", admin);
-    *status = 0;
-    if (serverproc_request(server, method, path, body, headers, &r) == 0) {
-        *status = r.status;
-        out = json_incref(r.json);
-    }
-    serverproc_response_free(&r);
-    return out;
+    return fleet_call(fleet, fleet->admin, method, path, body, status);
 }
 
-/* Sets agent.conf's server_url to the server's address (the package holds
- * the public URL, https://<host name>:<port>, which need not resolve on a
- * test machine; the certificate names 127.0.0.1 too). */
-static bool point_agent_at_server(void)
-{
-    struct agent_conf c;
-    char path[300], err[512];
-
-    snprintf(path, sizeof(path), "%s/etc/agent.conf", dir);
-    if (agentconf_load(&c, path, err, sizeof(err)) != 0)
-        return false;
-    snprintf(c.server_url, sizeof(c.server_url), "%s", serverproc_url(server));
-    return agentconf_save(&c, path, err, sizeof(err)) == 0;
-}
-
-/* A server (on data_dir when given: kept when it stops), an
- * administrator's token, a package, and an enrolled agent configuration in
- * dir/etc. */
+/* A server (on a kept data directory when keep_data: the server can come
+ * back with its data) with an administrator, and the agent enrolled in
+ * the fleet's work directory, its spool started after a known sequence
+ * number. */
 static bool enroll(bool keep_data, char *why, size_t whylen)
 {
-    struct serverproc_options so = {0};
-    char data_dir[300];
-    char err[1024], pkg[300], etc[280], arg_dir[320], path[300];
-    json_t *answer, *package;
-    struct agent_conf c;
-    long status;
-    int rc;
+    struct fleet_options o = {.name = "channel", .agent_group = "channel test", .keep_data = keep_data};
+    char path[300];
 
-    snprintf(dir, sizeof(dir), "/tmp/yamori-channel.XXXXXX");
-    if (!mkdtemp(dir)) {
-        dir[0] = '\0';
-        snprintf(why, whylen, "mkdtemp: %s", strerror(errno));
+    fleet = fleet_start(&o, why, whylen);
+    if (!fleet)
         return false;
-    }
-    chmod(dir, 0711); /* the server, running as nobody, reaches its data directory inside */
-    if (keep_data) {
-        snprintf(data_dir, sizeof(data_dir), "%s/server-data", dir);
-        if (mkdir(data_dir, 0755) != 0) {
-            snprintf(why, whylen, "mkdir %s: %s", data_dir, strerror(errno));
-            return false;
-        }
-        so.data_dir = data_dir;
-    }
-    server = serverproc_start(&so, err, sizeof(err));
-    if (!server) {
-        snprintf(why, whylen, "server: %.900s", err);
-        return false;
-    }
-    if (serverproc_admin_token(server, admin, sizeof(admin)) != 0) {
-        snprintf(why, whylen, "no admin token: %s", serverproc_diag(server));
-        return false;
-    }
-    answer = api("POST", "/api/v1/onboarding", "{\"group\": \"channel test\"}", &status);
-    package = json_object_get(answer, "package");
-    if (status != 201 || !json_is_object(package)) {
-        snprintf(why, whylen, "onboarding: %ld", status);
-        json_decref(answer);
-        return false;
-    }
-    snprintf(pkg, sizeof(pkg), "%s/package.json", dir);
-    json_object_set_new(package, "server_urls", json_pack("[s]", serverproc_url(server)));
-    if (json_dump_file(package, pkg, 0) != 0) {
-        json_decref(answer);
-        snprintf(why, whylen, "cannot write the package");
-        return false;
-    }
-    json_decref(answer);
-    snprintf(etc, sizeof(etc), "%s/etc", dir);
-    snprintf(arg_dir, sizeof(arg_dir), "--config-dir=%s", etc);
-    {
-        const char *args[] = {"enroll", pkg, arg_dir, NULL};
-        rc = run_agent_cmd("enroll.log", args);
-    }
-    if (rc != 0) {
-        snprintf(why, whylen, "yamori-agent enroll: exit %d: %s", rc, tail_of("enroll.log"));
-        return false;
-    }
-    snprintf(path, sizeof(path), "%s/agent.conf", etc);
-    if (agentconf_load(&c, path, err, sizeof(err)) != 0) {
-        snprintf(why, whylen, "%s", err);
-        return false;
-    }
-    snprintf(device_id, sizeof(device_id), "%s", c.device_id);
-    if (!point_agent_at_server()) {
-        snprintf(why, whylen, "cannot rewrite agent.conf");
-        return false;
-    }
-    /* the spool starts after a known sequence number */
-    snprintf(path, sizeof(path), "%s/state", dir);
+    snprintf(path, sizeof(path), "%s/state/spool", fleet->dir);
     mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/state/spool", dir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/state/spool/acked", dir);
+    snprintf(path, sizeof(path), "%s/state/spool/acked", fleet->dir);
     if (!write_text(path, "acked_seq=1000000\n", 0600)) {
         snprintf(why, whylen, "cannot seed the spool");
         return false;
@@ -289,16 +79,11 @@ static bool enroll(bool keep_data, char *why, size_t whylen)
 /* Whether the server ingests event batches (POST /api/v1/agent/events). */
 static bool server_ingests(void)
 {
-    char auth[500], secret[300], path[300], err[300];
-    const char *headers[] = {auth, "Content-Type: application/vnd.yamori.batch", NULL};
+    const char *headers[] = {fleet->agent.auth, "Content-Type: application/vnd.yamori.batch", NULL};
     struct serverproc_response r;
     bool yes;
 
-    snprintf(path, sizeof(path), "%s/etc/device.secret", dir);
-    if (agentconf_read_secret(path, secret, sizeof(secret), err, sizeof(err)) != 0)
-        return false;
-    snprintf(auth, sizeof(auth), "Authorization: Device %s:%s", device_id, secret);
-    if (serverproc_request(server, "POST", "/api/v1/agent/events", "not zstd", headers, &r) != 0)
+    if (serverproc_request(fleet->server, "POST", "/api/v1/agent/events", "not zstd", headers, &r) != 0)
         return false;
     yes = r.status != 404 && r.status != 405;
     serverproc_response_free(&r);
@@ -307,17 +92,7 @@ static bool server_ingests(void)
 
 static json_t *device_page(void)
 {
-    char path[200];
-    long status;
-    json_t *d;
-
-    snprintf(path, sizeof(path), "/api/v1/devices/%s", device_id);
-    d = api("GET", path, NULL, &status);
-    if (status != 200) {
-        json_decref(d);
-        return NULL;
-    }
-    return d;
+    return fleet_device_page(fleet, fleet->agent.id);
 }
 
 /* Runs n short processes whose command line holds marker. */
@@ -347,7 +122,8 @@ static int query_marked(const char *marker, bool *dup_seq)
     int n = 0;
 
     *dup_seq = false;
-    snprintf(path, sizeof(path), "/api/v1/events?device=%s&action=ProcessCreated&since=1h&limit=10000", device_id);
+    snprintf(path, sizeof(path), "/api/v1/events?device=%s&action=ProcessCreated&since=1h&limit=10000",
+             fleet->agent.id);
     r = api("GET", path, NULL, &status);
     list = json_object_get(r, "events");
     if (status != 200 || !json_is_array(list)) {
@@ -387,7 +163,7 @@ static int wait_marked(const char *marker, int want, bool *dup_seq)
 static bool wait_drained(int seconds, uint64_t *acked)
 {
     for (int i = 0; i < seconds * 10; i++) {
-        json_t *st = agent_status(), *sp = json_object_get(st, "Spool");
+        json_t *st = fleet_agent_status(fleet), *sp = json_object_get(st, "Spool");
         bool done = json_is_object(sp) && json_integer_value(json_object_get(sp, "PendingEvents")) == 0 &&
                     json_integer_value(json_object_get(sp, "AckedSeq")) + 1 ==
                         json_integer_value(json_object_get(sp, "NextSeq"));
@@ -432,10 +208,9 @@ static void enroll_heartbeat_ping(void)
     if (!check_is_root())
         SKIP("the agent's sensor needs root");
     CHECK_MSG(enroll(false, why, sizeof(why)), "%s", why);
-    snprintf(path, sizeof(path), "%s/etc/device.secret", dir);
+    snprintf(path, sizeof(path), "%s/etc/device.secret", fleet->dir);
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
-    agent = start_agent();
-    CHECK(agent > 0);
+    CHECK_MSG(fleet_agent_start(fleet, 0, why, sizeof(why)) == 0, "%s", why);
     /* the heartbeat shows on the device's page */
     for (int i = 0; i < 600; i++) {
         d = device_page();
@@ -445,20 +220,20 @@ static void enroll_heartbeat_ping(void)
         d = NULL;
         usleep(100000);
     }
-    CHECK_MSG(d, "no heartbeat reached the server: %s", tail_of("agent.log"));
+    CHECK_MSG(d, "no heartbeat reached the server: %s", fleet_tail(fleet, "agent.log"));
     CHECK_STR(json_string_value(json_object_get(d, "agent_version")), YAMORI_VERSION);
     CHECK(json_is_string(json_object_get(d, "sensor_backend")));
     CHECK(json_is_object(json_object_get(d, "agent")));
     CHECK_STR(json_string_value(json_object_get(d, "group")), "channel test");
     json_decref(d);
     /* a person's ping reaches the agent; the result comes back */
-    snprintf(cpath, sizeof(cpath), "/api/v1/devices/%s/commands", device_id);
+    snprintf(cpath, sizeof(cpath), "/api/v1/devices/%s/commands", fleet->agent.id);
     cmd = api("POST", cpath, "{\"type\": \"ping\"}", &status);
     CHECK_INT(status, ==, 201);
     cid = json_integer_value(json_object_get(cmd, "id"));
     json_decref(cmd);
     CHECK(cid > 0);
-    snprintf(cpath, sizeof(cpath), "/api/v1/devices/%s/commands/%lld", device_id, cid);
+    snprintf(cpath, sizeof(cpath), "/api/v1/devices/%s/commands/%lld", fleet->agent.id, cid);
     for (int i = 0; i < 300; i++) {
         res = api("GET", cpath, NULL, &status);
         if (json_is_string(json_object_get(res, "status")) &&
@@ -469,7 +244,7 @@ static void enroll_heartbeat_ping(void)
         res = NULL;
         usleep(100000);
     }
-    CHECK_MSG(res, "the ping got no result: %s", tail_of("agent.log"));
+    CHECK_MSG(res, "the ping got no result: %s", fleet_tail(fleet, "agent.log"));
     CHECK_STR(json_string_value(json_object_get(res, "status")), "succeeded");
     CHECK_STR(json_string_value(json_object_get(json_object_get(res, "output"), "agent_version")), YAMORI_VERSION);
     CHECK(json_is_string(json_object_get(json_object_get(res, "output"), "time")));
@@ -478,7 +253,7 @@ static void enroll_heartbeat_ping(void)
     {
         json_t *st = NULL;
         for (int i = 0; i < 50; i++) { /* rewritten every second */
-            st = agent_status();
+            st = fleet_agent_status(fleet);
             if (json_integer_value(json_object_get(json_object_get(st, "Server"), "CommandsRun")) == 1)
                 break;
             json_decref(st);
@@ -486,7 +261,7 @@ static void enroll_heartbeat_ping(void)
             usleep(100000);
         }
         CHECK_MSG(st, "the status does not count the command");
-        CHECK_STR(json_string_value(json_object_get(json_object_get(st, "Server"), "DeviceId")), device_id);
+        CHECK_STR(json_string_value(json_object_get(json_object_get(st, "Server"), "DeviceId")), fleet->agent.id);
         {
             json_t *links = json_object_get(json_object_get(st, "Server"), "Links");
             CHECK_STR(json_string_value(json_object_get(links, "heartbeat")), "up");
@@ -497,20 +272,18 @@ static void enroll_heartbeat_ping(void)
         }
         json_decref(st);
     }
-    kill(agent, SIGTERM);
-    waitpid(agent, NULL, 0);
-    agent = -1;
+    fleet_agent_stop(fleet, SIGTERM, 0);
     /* offboard: the enrolment is forgotten, the agent will not run */
-    snprintf(arg_dir, sizeof(arg_dir), "--config-dir=%s/etc", dir);
+    snprintf(arg_dir, sizeof(arg_dir), "--config-dir=%s/etc", fleet->dir);
     {
         const char *off[] = {"offboard", arg_dir, NULL};
-        CHECK_INT(run_agent_cmd("offboard.log", off), ==, 0);
+        CHECK_INT(fleet_agent_run(fleet, "offboard.log", off), ==, 0);
     }
-    snprintf(path, sizeof(path), "%s/etc/agent.conf", dir);
+    snprintf(path, sizeof(path), "%s/etc/agent.conf", fleet->dir);
     CHECK(stat(path, &sb) != 0);
     {
         const char *run[] = {arg_dir, NULL};
-        CHECK_INT(run_agent_cmd("unenrolled.log", run), ==, 78);
+        CHECK_INT(fleet_agent_run(fleet, "unenrolled.log", run), ==, 78);
     }
 }
 
@@ -526,28 +299,23 @@ static void events_stored_once(void)
     CHECK_MSG(enroll(false, why, sizeof(why)), "%s", why);
     if (!server_ingests())
         SKIP("the server has no event ingest yet (POST /api/v1/agent/events answers 404)");
-    agent = start_agent();
-    CHECK(agent > 0);
-    CHECK_MSG(wait_ready(60), "the agent does not start: %s", tail_of("agent.log"));
+    FLEET_AGENT_START(fleet);
     snprintf(marker, sizeof(marker), "yamori-channel-%d-%ld", getpid(), (long)time(NULL));
     run_processes(50, marker);
     usleep(1000000);
-    CHECK_MSG(wait_drained(60, &acked), "the spool does not drain: %s", tail_of("agent.log"));
+    CHECK_MSG(wait_drained(60, &acked), "the spool does not drain: %s", fleet_tail(fleet, "agent.log"));
     CHECK(acked > FIRST_ACKED + 100); /* AgentStarted, the /proc snapshot, 50 processes */
     CHECK_MSG(stored_exactly_once(acked, why, sizeof(why)), "%s", why);
     /* the events query API finds each process once */
     n = wait_marked(marker, 50, &dup);
     CHECK_MSG(n == 50, "the events API finds %d of the 50 process creations", n);
     CHECK(!dup);
-    kill(agent, SIGTERM);
-    waitpid(agent, NULL, 0);
-    agent = -1;
+    fleet_agent_stop(fleet, SIGTERM, 0);
 }
 
 static void outage_and_kill(void)
 {
-    char why[1024] = "", err[1024], data_dir[300], marker[64];
-    struct serverproc_options so = {0};
+    char why[1024] = "", err[1024], marker[64];
     uint64_t acked = 0;
     bool dup = false;
     int n;
@@ -558,39 +326,26 @@ static void outage_and_kill(void)
     CHECK_MSG(enroll(true, why, sizeof(why)), "%s", why);
     if (!server_ingests())
         SKIP("the server has no event ingest yet (POST /api/v1/agent/events answers 404)");
-    agent = start_agent();
-    CHECK(agent > 0);
-    CHECK_MSG(wait_ready(60), "the agent does not start: %s", tail_of("agent.log"));
+    FLEET_AGENT_START(fleet);
     run_processes(10, "yamori-channel-before");
-    CHECK_MSG(wait_drained(60, &acked), "the spool does not drain: %s", tail_of("agent.log"));
-    serverproc_stop(server);
-    server = NULL;
+    CHECK_MSG(wait_drained(60, &acked), "the spool does not drain: %s", fleet_tail(fleet, "agent.log"));
+    fleet_server_stop(fleet);
     /* the server is gone: a burst, then the agent is killed */
     snprintf(marker, sizeof(marker), "yamori-burst-%d-%ld", getpid(), (long)time(NULL));
     run_processes(300, marker);
     usleep(2000000); /* spooled and synced while the uploader waits to retry */
-    kill(agent, SIGKILL);
-    waitpid(agent, NULL, 0);
-    agent = -1;
-    snprintf(data_dir, sizeof(data_dir), "%s/server-data", dir);
-    so.data_dir = data_dir;
-    server = serverproc_start(&so, err, sizeof(err));
-    CHECK_MSG(server, "the server does not come back: %s", err);
-    CHECK_INT(serverproc_admin_token(server, admin, sizeof(admin)), ==, 0);
-    CHECK(point_agent_at_server()); /* it listens on another port now */
-    agent = start_agent();
-    CHECK(agent > 0);
-    CHECK_MSG(wait_ready(60), "the agent does not start again: %s", tail_of("agent.log"));
-    CHECK_MSG(wait_drained(120, &acked), "the spool does not drain: %s", tail_of("agent.log"));
+    fleet_agent_stop(fleet, SIGKILL, 0);
+    /* on its data directory, signed in again, the agent pointed at its new port */
+    CHECK_MSG(fleet_server_restart(fleet, err, sizeof(err)) == 0, "the server does not come back: %s", err);
+    CHECK_MSG(fleet_agent_start(fleet, 60, err, sizeof(err)) == 0, "the agent does not start again: %s", err);
+    CHECK_MSG(wait_drained(120, &acked), "the spool does not drain: %s", fleet_tail(fleet, "agent.log"));
     CHECK(acked > FIRST_ACKED + 600);
     CHECK_MSG(stored_exactly_once(acked, why, sizeof(why)), "%s", why);
     /* every process of the burst, once */
     n = wait_marked(marker, 300, &dup);
     CHECK_MSG(n == 300, "the events API finds %d of the 300 process creations of the burst", n);
     CHECK(!dup);
-    kill(agent, SIGTERM);
-    waitpid(agent, NULL, 0);
-    agent = -1;
+    fleet_agent_stop(fleet, SIGTERM, 0);
 }
 
 int main(int argc, char **argv)

@@ -64,6 +64,7 @@
 #include "agent/remediate_fs.h"
 #include "agentproc.h"
 #include "check.h"
+#include "fleet.h"
 #include "server/config.h"
 #include "server/packages.h"
 #include "server/server.h"
@@ -93,34 +94,20 @@ static void free_entries(void)
     nentries = 0;
 }
 
-static char dir[256];
-static pid_t agent = -1;
-static struct serverproc *server;
-static char admin[256], responder[300];
-static char device_id[80], device_auth[400];
+static struct fleet *fleet;
+static char responder[300];
+
+/* A server, an admin and a responder, and the agent enrolled in the
+ * fleet's work directory (not running yet). */
+static const struct fleet_user people[] = {{"rita", "responder", responder, sizeof(responder)}, {NULL}};
+static const struct fleet_options collect_fleet = {.name = "collect-e2e", .agent_group = "collect test",
+                                                   .users = people};
 
 static void teardown(void)
 {
     free_entries();
-    if (agent > 0) {
-        kill(agent, SIGKILL);
-        waitpid(agent, NULL, 0);
-        agent = -1;
-    }
-    serverproc_stop_all();
-    server = NULL;
-    if (dir[0] && check_failed_) {
-        char cmd[700];
-        snprintf(cmd, sizeof(cmd), "cp '%s/agent.log' '%s.agent.log' 2>/dev/null", dir, dir);
-        if (system(cmd) == 0)
-            fprintf(stderr, "the agent's log is kept in %s.agent.log\n", dir);
-    }
-    if (dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        (void)!system(cmd);
-        dir[0] = '\0';
-    }
+    fleet_free(fleet);
+    fleet = NULL;
     if (tmpdir[0]) {
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
@@ -284,72 +271,6 @@ static void sha256_of_file(void)
 
 /* ------------------------------------------------------------ end to end */
 
-static int run_agent_cmd(const char *name, const char *const *args)
-{
-    const char *bin = agentproc_binary(false);
-    char log[300], *argv[16];
-    int n = 0, ws;
-    pid_t p;
-
-    snprintf(log, sizeof(log), "%s/%s", dir, name);
-    argv[n++] = (char *)bin;
-    for (int i = 0; args[i] && n < 15; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    p = fork();
-    if (p == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execv(bin, argv);
-        _exit(127);
-    }
-    if (p < 0 || waitpid(p, &ws, 0) != p)
-        return -1;
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
-
-static pid_t start_agent(void)
-{
-    char etc[300], state[300], status[300], log[300];
-    const char *bin = agentproc_binary(false);
-    pid_t pid;
-
-    snprintf(etc, sizeof(etc), "--config-dir=%s/etc", dir);
-    snprintf(state, sizeof(state), "--state-dir=%s/state", dir);
-    snprintf(status, sizeof(status), "--status-file=%s/status.json", dir);
-    snprintf(log, sizeof(log), "%s/agent.log", dir);
-    unlink(status + strlen("--status-file="));
-    pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(bin, bin, etc, state, status, "--no-logons", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static bool wait_ready(int seconds)
-{
-    char path[300];
-    snprintf(path, sizeof(path), "%s/status.json", dir);
-    for (int i = 0; i < seconds * 10; i++) {
-        json_t *st = json_load_file(path, 0, NULL);
-        bool ready = json_is_string(json_object_get(st, "Output"));
-        json_decref(st);
-        if (ready)
-            return true;
-        usleep(100000);
-    }
-    return false;
-}
-
 /* One request; the answer into r (free with serverproc_response_free). */
 static void request(const char *auth_line, const char *method, const char *path, const char *body,
                     const char *content_type, struct serverproc_response *r)
@@ -359,27 +280,8 @@ static void request(const char *auth_line, const char *method, const char *path,
     if (content_type)
         snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
     memset(r, 0, sizeof(*r));
-    if (serverproc_request(server, method, path, body, headers, r) != 0)
+    if (serverproc_request(fleet->server, method, path, body, headers, r) != 0)
         r->status = 0;
-}
-
-static json_t *call(const char *auth_line, const char *method, const char *path, const char *body, long *status)
-{
-    struct serverproc_response r;
-    json_t *out;
-
-    request(auth_line, method, path, body, NULL, &r);
-    *status = r.status;
-    out = json_incref(r.json);
-    serverproc_response_free(&r);
-    return out;
-}
-
-static json_t *as_admin(const char *method, const char *path, const char *body, long *status)
-{
-    char auth[300];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", admin);
-    return call(auth, method, path, body, status);
 }
 
 static const char *jstr(json_t *o, const char *k)
@@ -388,113 +290,6 @@ static const char *jstr(json_t *o, const char *k)
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
-/* Enrolls a device with its configuration in dir/<etc_name>; its id and
- * the Authorization header line of its secret. */
-static bool enroll_device(const char *etc_name, char *id, size_t idlen, char *auth, size_t authlen, char *why,
-                          size_t whylen)
-{
-    char err[1024], pkg[300], etc[280], arg_dir[320], path[300], secret[300];
-    json_t *answer, *package;
-    struct agent_conf c;
-    long status;
-    int rc;
-
-    answer = as_admin("POST", "/api/v1/onboarding", "{\"group\": \"collect test\"}", &status);
-    package = json_object_get(answer, "package");
-    if (status != 201 || !json_is_object(package)) {
-        snprintf(why, whylen, "onboarding: %ld", status);
-        json_decref(answer);
-        return false;
-    }
-    snprintf(pkg, sizeof(pkg), "%s/%s.package.json", dir, etc_name);
-    json_object_set_new(package, "server_urls", json_pack("[s]", serverproc_url(server)));
-    rc = json_dump_file(package, pkg, 0);
-    json_decref(answer);
-    if (rc != 0) {
-        snprintf(why, whylen, "cannot write the package");
-        return false;
-    }
-    snprintf(etc, sizeof(etc), "%s/%s", dir, etc_name);
-    snprintf(arg_dir, sizeof(arg_dir), "--config-dir=%s", etc);
-    {
-        const char *args[] = {"enroll", pkg, arg_dir, NULL};
-        rc = run_agent_cmd("enroll.log", args);
-    }
-    if (rc != 0) {
-        snprintf(why, whylen, "yamori-agent enroll: exit %d", rc);
-        return false;
-    }
-    snprintf(path, sizeof(path), "%s/agent.conf", etc);
-    if (agentconf_load(&c, path, err, sizeof(err)) != 0 ||
-        agentconf_read_secret(c.secret_file, secret, sizeof(secret), err, sizeof(err)) != 0) {
-        snprintf(why, whylen, "%s", err);
-        return false;
-    }
-    snprintf(id, idlen, "%s", c.device_id);
-    snprintf(auth, authlen, "Authorization: Device %s:%s", c.device_id, secret);
-    snprintf(c.server_url, sizeof(c.server_url), "%s", serverproc_url(server));
-    if (agentconf_save(&c, path, err, sizeof(err)) != 0) {
-        snprintf(why, whylen, "cannot rewrite agent.conf: %s", err);
-        return false;
-    }
-    return true;
-}
-
-static bool enroll(const char *const *sets, char *why, size_t whylen)
-{
-    struct serverproc_options so = {.sets = sets};
-    char err[1024], path[300];
-    json_t *j;
-    long status;
-
-    snprintf(dir, sizeof(dir), "/tmp/yamori-collect-e2e.XXXXXX");
-    if (!mkdtemp(dir)) {
-        dir[0] = '\0';
-        snprintf(why, whylen, "mkdtemp: %s", strerror(errno));
-        return false;
-    }
-    chmod(dir, 0711);
-    server = serverproc_start(&so, err, sizeof(err));
-    if (!server) {
-        snprintf(why, whylen, "server: %.900s", err);
-        return false;
-    }
-    if (serverproc_admin_token(server, admin, sizeof(admin)) != 0) {
-        snprintf(why, whylen, "no admin token: %s", serverproc_diag(server));
-        return false;
-    }
-    json_decref(as_admin("POST", "/api/v1/users",
-                         "{\"name\":\"rita\",\"role\":\"responder\",\"password\":\"a long password for rita\"}",
-                         &status));
-    j = as_admin("POST", "/api/v1/tokens", "{\"name\":\"cli\",\"user\":\"rita\"}", &status);
-    snprintf(responder, sizeof(responder), "Authorization: Bearer %s", jstr(j, "token"));
-    json_decref(j);
-    if (status != 201 && status != 200) {
-        snprintf(why, whylen, "no responder token (%ld)", status);
-        return false;
-    }
-    if (!enroll_device("etc", device_id, sizeof(device_id), device_auth, sizeof(device_auth), why, whylen))
-        return false;
-    snprintf(path, sizeof(path), "%s/state", dir);
-    mkdir(path, 0700);
-    return true;
-}
-
-#define SETUP(...)                                                                                  \
-    do {                                                                                            \
-        static const char *const sets_[] = {__VA_ARGS__, NULL};                                     \
-        char why_[1200];                                                                            \
-        if (!check_is_root())                                                                       \
-            SKIP("needs root (the agent's sensor; the server drops to nobody)");                   \
-        CHECK_MSG(enroll(sets_[0] ? sets_ : NULL, why_, sizeof(why_)), "%s", why_);                 \
-    } while (0)
-
-#define RUN_AGENT()                                                                                 \
-    do {                                                                                            \
-        agent = start_agent();                                                                      \
-        CHECK_MSG(agent > 0 && wait_ready(60), "the agent did not start");                         \
-    } while (0)
-
 /* Creates a collect action; its id and its command's id. */
 static long long collect_action(long long *command_id, long *status)
 {
@@ -502,8 +297,8 @@ static long long collect_action(long long *command_id, long *status)
     json_t *j;
     long long id;
 
-    snprintf(body, sizeof(body), "{\"type\":\"collect\",\"device\":\"%s\",\"target\":{}}", device_id);
-    j = call(responder, "POST", "/api/v1/actions", body, status);
+    snprintf(body, sizeof(body), "{\"type\":\"collect\",\"device\":\"%s\",\"target\":{}}", fleet->agent.id);
+    j = fleet_call(fleet, responder, "POST", "/api/v1/actions", body, status);
     id = *status == 201 ? json_integer_value(json_object_get(j, "id")) : 0;
     json_decref(j);
     if (command_id) {
@@ -512,7 +307,7 @@ static long long collect_action(long long *command_id, long *status)
         *command_id = 0;
         snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
         for (int i = 0; i < 50 && id && !*command_id; i++) {
-            j = as_admin("GET", path, NULL, &st);
+            j = fleet_call(fleet, fleet->admin, "GET", path, NULL, &st);
             *command_id = json_integer_value(json_object_get(j, "command_id"));
             json_decref(j);
             if (!*command_id)
@@ -524,19 +319,7 @@ static long long collect_action(long long *command_id, long *status)
 
 static json_t *wait_final(long long id)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
-    for (int i = 0; i < 1200; i++) {
-        long st;
-        json_t *a = as_admin("GET", path, NULL, &st);
-        const char *s = jstr(a, "state");
-        if (!strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "cancelled") || !strcmp(s, "expired") ||
-            !strcmp(s, "rejected"))
-            return a;
-        json_decref(a);
-        usleep(100000);
-    }
-    return NULL;
+    return fleet_action_wait(fleet, id, 120);
 }
 
 static void hex_sha256(const void *data, size_t len, char hex[65])
@@ -544,7 +327,7 @@ static void hex_sha256(const void *data, size_t len, char hex[65])
     char path[300];
     uint64_t n;
     FILE *f;
-    snprintf(path, sizeof(path), "%s/hash.tmp", dir);
+    snprintf(path, sizeof(path), "%s/hash.tmp", fleet->dir);
     hex[0] = '\0';
     f = fopen(path, "w");
     if (!f)
@@ -575,10 +358,10 @@ static bool wait_stored_marker(const char *marker)
 {
     char path[300];
 
-    snprintf(path, sizeof(path), "/api/v1/events?device=%s&action=ProcessCreated&limit=1000", device_id);
+    snprintf(path, sizeof(path), "/api/v1/events?device=%s&action=ProcessCreated&limit=1000", fleet->agent.id);
     for (int i = 0; i < 600; i++) {
         long st;
-        json_t *j = as_admin("GET", path, NULL, &st), *ev;
+        json_t *j = fleet_call(fleet, fleet->admin, "GET", path, NULL, &st), *ev;
         size_t k;
         bool found = false;
         json_array_foreach(json_object_get(j, "events"), k, ev)
@@ -604,8 +387,8 @@ static void e2e_collect(void)
     const struct entry *events;
     FILE *f;
 
-    SETUP(NULL);
-    RUN_AGENT();
+    FLEET_START(&fleet, &collect_fleet, NULL);
+    FLEET_AGENT_START(fleet);
     /* a process of this test's: once its event is on the server, it went
      * through the agent's ring too (the output keeps it before spooling) */
     snprintf(marker, sizeof(marker), "yamori-collect-marker-%d", (int)getpid());
@@ -631,7 +414,7 @@ static void e2e_collect(void)
     hex_sha256(r.body, r.len, hex);
     CHECK_MSG(strcmp(hex, jstr(out, "package_sha256")) == 0, "downloaded sha256 %s, output names %s", hex,
               jstr(out, "package_sha256"));
-    snprintf(path, sizeof(path), "%s/downloaded.tar.gz", dir);
+    snprintf(path, sizeof(path), "%s/downloaded.tar.gz", fleet->dir);
     CHECK((f = fopen(path, "w")) && fwrite(r.body, 1, r.len, f) == r.len && fclose(f) == 0);
     serverproc_response_free(&r);
     json_decref(a);
@@ -670,16 +453,16 @@ static void e2e_collect(void)
         char cfg[400], cmd[2048], file[400], hex2[65];
         uint64_t n;
         int st;
-        snprintf(cfg, sizeof(cfg), "%s/cli.json", dir);
+        snprintf(cfg, sizeof(cfg), "%s/cli.json", fleet->dir);
         CHECK((f = fopen(cfg, "w")));
-        fprintf(f, "{\"url\": \"%s\", \"ca\": \"%s\", \"token\": \"%s\"}\n", serverproc_url(server),
-                serverproc_ca(server), responder + strlen("Authorization: Bearer "));
+        fprintf(f, "{\"url\": \"%s\", \"ca\": \"%s\", \"token\": \"%s\"}\n", serverproc_url(fleet->server),
+                serverproc_ca(fleet->server), responder + strlen("Authorization: Bearer "));
         fclose(f);
-        snprintf(file, sizeof(file), "%s/cli.tar.gz", dir);
+        snprintf(file, sizeof(file), "%s/cli.tar.gz", fleet->dir);
         snprintf(cmd, sizeof(cmd), "YAMORI_CONFIG=%s %s action package %lld --output %s >%s/cli.log 2>&1", cfg,
-                 serverproc_binary(), id, file, dir);
+                 serverproc_binary(), id, file, fleet->dir);
         st = system(cmd);
-        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "yamori action package failed (see %s/cli.log)", dir);
+        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "yamori action package failed (see %s/cli.log)", fleet->dir);
         CHECK(collect_sha256_file(file, hex2, &n) == 0 && strcmp(hex2, hex) == 0);
     }
 }
@@ -692,8 +475,8 @@ static void e2e_package_too_big(void)
     json_t *a;
     char path[64];
 
-    SETUP("max_package_bytes=1024");
-    RUN_AGENT();
+    FLEET_START(&fleet, &collect_fleet, "max_package_bytes=1024");
+    FLEET_AGENT_START(fleet);
     id = collect_action(NULL, &status);
     CHECK_MSG(id > 0, "POST /api/v1/actions: %ld", status);
     a = wait_final(id);
@@ -715,24 +498,24 @@ static void e2e_hostile_uploads(void)
     json_t *j;
     char path[128], body[64], big[3000];
 
-    SETUP("max_package_bytes=2048");
+    FLEET_START(&fleet, &collect_fleet, "max_package_bytes=2048");
     /* the agent does not run: the collect command stays queued */
     id = collect_action(&cmd_id, &status);
     CHECK_MSG(id > 0 && cmd_id > 0, "POST /api/v1/actions: %ld", status);
-    snprintf(path, sizeof(path), "/api/v1/devices/%s/commands", device_id);
-    j = call(responder, "POST", path, "{\"type\":\"ping\"}", &status);
+    snprintf(path, sizeof(path), "/api/v1/devices/%s/commands", fleet->agent.id);
+    j = fleet_call(fleet, responder, "POST", path, "{\"type\":\"ping\"}", &status);
     ping_id = json_integer_value(json_object_get(j, "id"));
     json_decref(j);
     CHECK_MSG(ping_id > 0, "queue a ping: %ld", status);
     snprintf(body, sizeof(body), "\x1f\x8b" "not really gzip");
 
     /* no such command */
-    request(device_auth, "POST", "/api/v1/agent/commands/999999/file", body, "application/gzip", &r);
+    request(fleet->agent.auth, "POST", "/api/v1/agent/commands/999999/file", body, "application/gzip", &r);
     CHECK_MSG(r.status == 404, "no such command: %ld", r.status);
     serverproc_response_free(&r);
     /* not running (queued) */
     snprintf(path, sizeof(path), "/api/v1/agent/commands/%lld/file", cmd_id);
-    request(device_auth, "POST", path, body, "application/gzip", &r);
+    request(fleet->agent.auth, "POST", path, body, "application/gzip", &r);
     CHECK_MSG(r.status == 409, "a command not running: %ld", r.status);
     serverproc_response_free(&r);
     /* oversized too: the command is checked before the size (413 with a
@@ -741,12 +524,12 @@ static void e2e_hostile_uploads(void)
     big[0] = '\x1f';
     big[1] = '\x8b';
     big[sizeof(big) - 1] = '\0';
-    request(device_auth, "POST", path, big, "application/gzip", &r);
+    request(fleet->agent.auth, "POST", path, big, "application/gzip", &r);
     CHECK_MSG(r.status == 409, "oversized, not running: %ld", r.status);
     serverproc_response_free(&r);
     /* a command of another type */
     snprintf(path, sizeof(path), "/api/v1/agent/commands/%lld/file", ping_id);
-    request(device_auth, "POST", path, body, "application/gzip", &r);
+    request(fleet->agent.auth, "POST", path, body, "application/gzip", &r);
     CHECK_MSG(r.status == 409, "a ping command: %ld", r.status);
     serverproc_response_free(&r);
     /* no credentials */
@@ -762,7 +545,7 @@ static void e2e_hostile_uploads(void)
     {
         char pdir[700];
         struct stat st;
-        snprintf(pdir, sizeof(pdir), "%s/packages/%lld.tar.gz", serverproc_data_dir(server), cmd_id);
+        snprintf(pdir, sizeof(pdir), "%s/packages/%lld.tar.gz", serverproc_data_dir(fleet->server), cmd_id);
         CHECK(stat(pdir, &st) != 0);
     }
 }
@@ -777,11 +560,11 @@ static bool agent_takes(long long cmd_id)
     char path[96];
     bool ok;
 
-    request(device_auth, "GET", "/api/v1/agent/commands", NULL, NULL, &r);
+    request(fleet->agent.auth, "GET", "/api/v1/agent/commands", NULL, NULL, &r);
     ok = r.status == 200;
     serverproc_response_free(&r);
     snprintf(path, sizeof(path), "/api/v1/agent/commands/%lld/progress", cmd_id);
-    request(device_auth, "POST", path, "{\"message\": \"started\"}", NULL, &r);
+    request(fleet->agent.auth, "POST", path, "{\"message\": \"started\"}", NULL, &r);
     ok = ok && r.status == 200;
     serverproc_response_free(&r);
     return ok;
@@ -874,9 +657,9 @@ static long transfer(const char *auth_line, const char *path, const char *upload
         *answer = NULL;
     if (!c)
         return 0;
-    snprintf(url, sizeof(url), "%s%s", serverproc_url(server), path);
+    snprintf(url, sizeof(url), "%s%s", serverproc_url(fleet->server), path);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CAINFO, serverproc_ca(server));
+    curl_easy_setopt(c, CURLOPT_CAINFO, serverproc_ca(fleet->server));
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
     h = curl_slist_append(h, auth_line);
     if (upload) {
@@ -914,7 +697,7 @@ static long upload_as_agent(long long cmd_id, const char *file, const char *cont
 {
     char path[96];
     snprintf(path, sizeof(path), "/api/v1/agent/commands/%lld/file", cmd_id);
-    return transfer(device_auth, path, file, content_type, abort_after, NULL, answer);
+    return transfer(fleet->agent.auth, path, file, content_type, abort_after, NULL, answer);
 }
 
 /* The server's peak resident memory (VmHWM) in KiB, or -1. */
@@ -943,8 +726,8 @@ static int server_files_open(const char *sub)
     int n = 0;
     DIR *d;
 
-    snprintf(fddir, sizeof(fddir), "/proc/%d/fd", (int)serverproc_pid(server));
-    snprintf(want, sizeof(want), "%s/%s/", serverproc_data_dir(server), sub);
+    snprintf(fddir, sizeof(fddir), "/proc/%d/fd", (int)serverproc_pid(fleet->server));
+    snprintf(want, sizeof(want), "%s/%s/", serverproc_data_dir(fleet->server), sub);
     d = opendir(fddir);
     while (d && (de = readdir(d))) {
         char link[800], target[800];
@@ -970,7 +753,7 @@ static int entries_in(const char *sub)
     int n = 0;
     DIR *d;
 
-    snprintf(path, sizeof(path), "%s/%s", serverproc_data_dir(server), sub);
+    snprintf(path, sizeof(path), "%s/%s", serverproc_data_dir(fleet->server), sub);
     d = opendir(path);
     while (d && (de = readdir(d)))
         if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
@@ -1021,11 +804,11 @@ static long long store_command(const char *type, const char *args_json)
         if (!pw || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
             _exit(2);
         config_defaults(&cfg);
-        snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", serverproc_data_dir(server));
+        snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", serverproc_data_dir(fleet->server));
         config_store_uri(&cfg, uri, sizeof(uri));
         if (store_open(&st, uri, err, sizeof(err)) != 0)
             _exit(3);
-        if (store_command_create(st, device_id, type, args_json, "test", 1000, &cid) != 0)
+        if (store_command_create(st, fleet->agent.id, type, args_json, "test", 1000, &cid) != 0)
             _exit(4);
         store_close(st);
         dprintf(p[1], "%lld", (long long)cid);
@@ -1056,15 +839,15 @@ static void e2e_upload_limits(void)
     long status;
     json_t *j;
 
-    SETUP("max_package_bytes=1048576");
+    FLEET_START(&fleet, &collect_fleet, "max_package_bytes=1048576");
     /* the agent does not run: this test takes the command itself */
     id = collect_action(&cmd_id, &status);
     CHECK_MSG(id > 0 && cmd_id > 0, "POST /api/v1/actions: %ld", status);
     CHECK(agent_takes(cmd_id));
-    snprintf(big, sizeof(big), "%s/big.tar.gz", dir);
-    snprintf(part, sizeof(part), "%s/part.tar.gz", dir);
-    snprintf(good, sizeof(good), "%s/good.tar.gz", dir);
-    snprintf(back, sizeof(back), "%s/back.tar.gz", dir);
+    snprintf(big, sizeof(big), "%s/big.tar.gz", fleet->dir);
+    snprintf(part, sizeof(part), "%s/part.tar.gz", fleet->dir);
+    snprintf(good, sizeof(good), "%s/good.tar.gz", fleet->dir);
+    snprintf(back, sizeof(back), "%s/back.tar.gz", fleet->dir);
     CHECK(make_file(big, 2u << 20, true, 1) && make_file(part, 900u << 10, true, 2) &&
           make_file(good, 1u << 20, true, 3));
     /* 2 MiB against a 1 MiB limit */
@@ -1117,7 +900,7 @@ static void e2e_large_package_memory(void)
     {
         /* the server inherits it; this process keeps its own settings */
         char why_[1200] = "";
-        bool ok = check_is_root() && enroll(NULL, why_, sizeof(why_));
+        bool ok = check_is_root() && (fleet = fleet_start(&collect_fleet, why_, sizeof(why_))) != NULL;
         if (saved)
             setenv("ASAN_OPTIONS", saved, 1);
         else
@@ -1130,11 +913,11 @@ static void e2e_large_package_memory(void)
     id = collect_action(&cmd_id, &status);
     CHECK_MSG(id > 0 && cmd_id > 0, "POST /api/v1/actions: %ld", status);
     CHECK(agent_takes(cmd_id));
-    snprintf(file, sizeof(file), "%s/large.tar.gz", dir);
-    snprintf(back, sizeof(back), "%s/large-back.tar.gz", dir);
+    snprintf(file, sizeof(file), "%s/large.tar.gz", fleet->dir);
+    snprintf(back, sizeof(back), "%s/large-back.tar.gz", fleet->dir);
     CHECK(make_file(file, size, true, 42));
     CHECK(file_hash(file, hex));
-    before = vm_hwm_kib(serverproc_pid(server));
+    before = vm_hwm_kib(serverproc_pid(fleet->server));
     CHECK(before > 0);
     status = upload_as_agent(cmd_id, file, "application/gzip", 0, &j);
     CHECK_MSG(status == 200, "upload: %ld %s", status, message_of(j));
@@ -1145,7 +928,7 @@ static void e2e_large_package_memory(void)
     CHECK_INT(status, ==, 200);
     CHECK(file_hash(back, hex2));
     CHECK_STR(hex2, hex);
-    after = vm_hwm_kib(serverproc_pid(server));
+    after = vm_hwm_kib(serverproc_pid(fleet->server));
     fprintf(stderr, "server VmHWM %ld KiB before, %ld KiB after a 64 MiB upload and download\n", before, after);
     CHECK_MSG(after - before < (long)(size / 2 / 1024), "the server's peak memory grew by %ld KiB for a %llu KiB package",
               after - before, (unsigned long long)(size / 1024));
@@ -1162,11 +945,11 @@ static void e2e_getfile_upload(void)
     long status;
     json_t *j;
 
-    SETUP(NULL);
+    FLEET_START(&fleet, &collect_fleet, NULL);
     getfile = store_command("live", "{\"session\":1,\"command\":\"getfile\",\"cwd\":\"/\",\"args\":{\"path\":\"/x\"}}");
     dir_cmd = store_command("live", "{\"session\":1,\"command\":\"dir\",\"cwd\":\"/\",\"args\":{\"path\":\"/\"}}");
     CHECK_MSG(getfile > 0 && dir_cmd > 0, "cannot queue live commands in the store");
-    snprintf(file, sizeof(file), "%s/getfile.bin", dir);
+    snprintf(file, sizeof(file), "%s/getfile.bin", fleet->dir);
     CHECK(make_file(file, 300u << 10, false, 7));
     CHECK(file_hash(file, hex));
     /* not running yet */
@@ -1189,7 +972,7 @@ static void e2e_getfile_upload(void)
     CHECK_STR(jstr(j, "sha256"), hex);
     CHECK_INT(json_integer_value(json_object_get(j, "bytes")), ==, 300 << 10);
     json_decref(j);
-    snprintf(want_path, sizeof(want_path), "%s/files/%lld", serverproc_data_dir(server), getfile);
+    snprintf(want_path, sizeof(want_path), "%s/files/%lld", serverproc_data_dir(fleet->server), getfile);
     CHECK(file_hash(want_path, kept));
     CHECK_STR(kept, hex);
     status = upload_as_agent(getfile, file, "application/octet-stream", 0, &j);
@@ -1197,7 +980,7 @@ static void e2e_getfile_upload(void)
     json_decref(j);
     /* what other modules see */
     memset(&srv, 0, sizeof(srv));
-    snprintf(srv.cfg.data_dir, sizeof(srv.cfg.data_dir), "%s", serverproc_data_dir(server));
+    snprintf(srv.cfg.data_dir, sizeof(srv.cfg.data_dir), "%s", serverproc_data_dir(fleet->server));
     CHECK_INT(packages_file_info(&srv, getfile, got_path, sizeof(got_path), got_hex, &bytes), ==, 0);
     CHECK_STR(got_path, want_path);
     CHECK_STR(got_hex, hex);
@@ -1254,8 +1037,8 @@ static void upload_joined_at_stop(void)
     bool started = false;
     int lfd = -1, cfd = -1;
 
-    SETUP(NULL);
-    snprintf(path, sizeof(path), "%s/etc/agent.conf", dir);
+    FLEET_START(&fleet, &collect_fleet, NULL);
+    snprintf(path, sizeof(path), "%s/etc/agent.conf", fleet->dir);
     CHECK_MSG(agentconf_load(&conf, path, err, sizeof(err)) == 0, "%s", err);
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0);
@@ -1267,7 +1050,7 @@ static void upload_joined_at_stop(void)
         close(lfd);
         CHECK_MSG(false, "channel_new: %s", err);
     }
-    snprintf(state, sizeof(state), "%s/state", dir);
+    snprintf(state, sizeof(state), "%s/state", fleet->dir);
     remfs_set_state_dir(state);
     collect_set_channel(chan);
     memset(&bg, 0, sizeof(bg));
