@@ -21,57 +21,36 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fleet.h"
 #include "serverproc.h"
 
-static struct serverproc *server;
-static char admin[300];  /* "Authorization: Bearer ..." */
-static char r1[300], r2[300], viewer[300];
+static struct fleet *fleet;
+static char r1[300], r2[300], viewer[300]; /* "Authorization: Bearer ..." */
 
-struct dev {
-    char id[64];
-    char auth[400]; /* "Authorization: Device id:secret" */
-};
+/* A server, an admin, two responders and a viewer. */
+static const struct fleet_user people[] = {{"rita", "responder", r1, sizeof(r1)},
+                                           {"rob", "responder", r2, sizeof(r2)},
+                                           {"vera", "viewer", viewer, sizeof(viewer)},
+                                           {NULL}};
+static const struct fleet_options actions_fleet = {.users = people};
 
 static void teardown(void)
 {
-    if (server && check_failed_ && getenv("YAMORI_TEST_SERVER_LOG")) {
-        /* the whole server log of a failed case, for the person debugging it */
-        char *log = serverproc_stderr(server);
-        FILE *f = fopen(getenv("YAMORI_TEST_SERVER_LOG"), "a");
-        if (f && log)
-            fputs(log, f);
-        if (f)
-            fclose(f);
-        free(log);
-    }
-    serverproc_stop_all();
-    server = NULL;
-    admin[0] = r1[0] = r2[0] = viewer[0] = '\0';
+    fleet_free(fleet);
+    fleet = NULL;
 }
 
 /* method path as `auth` (a header line, or NULL); the answer's JSON (new
  * reference, NULL when none) and status. */
 static json_t *call(const char *auth, const char *method, const char *path, const char *body, long *status)
 {
-    const char *headers[] = {auth, NULL};
-    struct serverproc_response r;
-    json_t *out = NULL;
-
-    *status = 0;
-    if (serverproc_request(server, method, path, body, auth ? headers : NULL, &r) == 0) {
-        *status = r.status;
-        out = json_incref(r.json);
-    }
-    serverproc_response_free(&r);
-    return out;
+    return fleet_call(fleet, auth, method, path, body, status);
 }
 
 /* The same, for a status only. */
 static long status_of(const char *auth, const char *method, const char *path, const char *body)
 {
-    long st;
-    json_decref(call(auth, method, path, body, &st));
-    return st;
+    return fleet_status(fleet, auth, method, path, body);
 }
 
 static const char *jstr(json_t *o, const char *k)
@@ -80,83 +59,14 @@ static const char *jstr(json_t *o, const char *k)
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
-/* An API token for a new user with role, as a header line. */
-static bool user(const char *name, const char *role, char *out, size_t outlen)
-{
-    char body[300];
-    long st;
-    json_t *j;
-
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"role\":\"%s\",\"password\":\"a long password for %s\"}", name,
-             role, name);
-    json_decref(call(admin, "POST", "/api/v1/users", body, &st));
-    if (st != 201 && st != 200)
-        return false;
-    snprintf(body, sizeof(body), "{\"name\":\"t-%s\",\"user\":\"%s\"}", name, name);
-    j = call(admin, "POST", "/api/v1/tokens", body, &st);
-    if ((st == 201 || st == 200) && *jstr(j, "token"))
-        snprintf(out, outlen, "Authorization: Bearer %s", jstr(j, "token"));
-    json_decref(j);
-    return out[0] != '\0';
-}
-
-/* A server with the --set lines given (NULL-terminated), an admin, two
- * responders and a viewer. */
-static bool start(const char *const *sets, char *why, size_t whylen)
-{
-    struct serverproc_options o = {.sets = sets};
-    char token[256];
-
-    server = serverproc_start(&o, why, whylen);
-    if (!server)
-        return false;
-    if (serverproc_admin_token(server, token, sizeof(token)) != 0) {
-        snprintf(why, whylen, "no admin token: %s", serverproc_diag(server));
-        return false;
-    }
-    snprintf(admin, sizeof(admin), "Authorization: Bearer %s", token);
-    if (!user("rita", "responder", r1, sizeof(r1)) || !user("rob", "responder", r2, sizeof(r2)) ||
-        !user("vera", "viewer", viewer, sizeof(viewer))) {
-        snprintf(why, whylen, "cannot create the users");
-        return false;
-    }
-    return true;
-}
-
 /* Enrolls a device named host (as an agent would). */
-static bool device(const char *host, int n, struct dev *d)
+static bool device(const char *host, int n, struct fleet_device *d)
 {
-    char body[600];
-    json_t *tok, *en;
-    long st;
-
-    tok = call(admin, "POST", "/api/v1/onboarding", "{}", &st);
-    if (st != 201) {
-        json_decref(tok);
-        return false;
-    }
-    snprintf(body, sizeof(body),
-             "{\"token\":\"%s\",\"machine_id\":\"%08x%024d\",\"hostname\":\"%s\",\"os\":\"Debian GNU/Linux 12\","
-             "\"kernel\":\"6.1.0\",\"agent_version\":\"0.1.0\"}",
-             jstr(tok, "token"), 0xac7104u, n, host);
-    json_decref(tok);
-    en = call(NULL, "POST", "/api/v1/agent/enroll", body, &st);
-    if (st == 200) {
-        snprintf(d->id, sizeof(d->id), "%s", jstr(en, "device_id"));
-        snprintf(d->auth, sizeof(d->auth), "Authorization: Device %s:%s", jstr(en, "device_id"), jstr(en, "secret"));
-    }
-    json_decref(en);
-    return st == 200;
+    return fleet_device(fleet, host, n, d) == 0;
 }
 
-#define START(...)                                                                                  \
-    do {                                                                                            \
-        static const char *const sets_[] = {__VA_ARGS__, NULL};                                     \
-        char why_[1024];                                                                            \
-        if (!check_is_root())                                                                       \
-            SKIP("needs root (the server under test drops to user nobody)");                       \
-        CHECK_MSG(start(sets_[0] ? sets_ : NULL, why_, sizeof(why_)), "cannot start: %s", why_);    \
-    } while (0)
+/* The fleet, the server with the --set lines given (or NULL). */
+#define START(...) FLEET_START(&fleet, &actions_fleet, __VA_ARGS__)
 
 /* Creates an action as auth; returns its id (0 on failure; *status set). */
 static long long create(const char *auth, const char *body, long *status)
@@ -170,16 +80,7 @@ static long long create(const char *auth, const char *body, long *status)
 /* The action's state ("" when it cannot be read). */
 static const char *state_of(long long id)
 {
-    static char out[64];
-    char path[64];
-    long st;
-    json_t *j;
-
-    snprintf(path, sizeof(path), "/api/v1/actions/%lld", id);
-    j = call(viewer, "GET", path, NULL, &st);
-    snprintf(out, sizeof(out), "%s", jstr(j, "state"));
-    json_decref(j);
-    return out;
+    return fleet_action_state(fleet, viewer, id);
 }
 
 static json_t *get_action(long long id)
@@ -191,28 +92,15 @@ static json_t *get_action(long long id)
 }
 
 /* Polls as the device (no wait); the commands array (new reference). */
-static json_t *poll_commands(const struct dev *d)
+static json_t *poll_commands(const struct fleet_device *d)
 {
-    long st;
-    json_t *j = call(d->auth, "GET", "/api/v1/agent/commands", NULL, &st), *v = json_incref(json_object_get(j, "commands"));
-    json_decref(j);
-    return v;
+    return fleet_device_poll(fleet, d, 0);
 }
 
 /* POST /api/v1/agent/commands/<cid>/<what> as the device. */
-static long post_dev(const struct dev *d, const char *what, long long cid, const char *body, json_t **answer)
+static long post_dev(const struct fleet_device *d, const char *what, long long cid, const char *body, json_t **answer)
 {
-    char path[128];
-    long st;
-    json_t *j;
-
-    snprintf(path, sizeof(path), "/api/v1/agent/commands/%lld/%s", cid, what);
-    j = call(d->auth, "POST", path, body, &st);
-    if (answer)
-        *answer = j;
-    else
-        json_decref(j);
-    return st;
+    return fleet_device_post(fleet, d, what, cid, body, answer);
 }
 
 /* Whether the audit log holds verb for action id (as actor, when given). */
@@ -226,7 +114,7 @@ static bool audited(long long id, const char *verb, const char *actor)
 
     snprintf(target, sizeof(target), "action:%lld", id);
     snprintf(path, sizeof(path), "/api/v1/audit?action=%s&limit=1000", verb);
-    j = call(admin, "GET", path, NULL, &st);
+    j = call(fleet->admin, "GET", path, NULL, &st);
     json_array_foreach(json_object_get(j, "entries"), i, e) {
         if (strcmp(jstr(e, "target"), target) == 0 && (!actor || strcmp(jstr(e, "actor"), actor) == 0))
             found = true;
@@ -250,7 +138,7 @@ static bool wait_state(long long id, const char *want)
 
 static void test_lifecycle(void)
 {
-    struct dev d;
+    struct fleet_device d;
     char body[400];
     json_t *cmds, *a, *ans;
     long long id, cid;
@@ -262,7 +150,7 @@ static void test_lifecycle(void)
              "{\"type\":\"kill_process\",\"device\":\"web-1\",\"target\":{\"pid\":4242,\"process_uid\":\"f5647a1c-4242-12\","
              "\"tree\":true},\"comment\":\"miner\"}");
     id = create(r1, body, &st);
-    CHECK_MSG(id > 0, "create: %ld: %s", st, serverproc_diag(server));
+    CHECK_MSG(id > 0, "create: %ld: %s", st, serverproc_diag(fleet->server));
     CHECK_STR(state_of(id), "queued");
     /* the device fetches it: sent, with the target as the command's args */
     cmds = poll_commands(&d);
@@ -331,7 +219,7 @@ static void test_lifecycle(void)
 
 static void test_approval(void)
 {
-    struct dev d;
+    struct fleet_device d;
     long long id, id2;
     long st;
     json_t *a;
@@ -341,7 +229,7 @@ static void test_approval(void)
     /* a viewer cannot act at all */
     CHECK_INT(status_of(viewer, "POST", "/api/v1/actions", "{\"type\":\"isolate\",\"device\":\"db-1\"}"), ==, 403);
     id = create(r1, "{\"type\":\"isolate\",\"device\":\"db-1\",\"comment\":\"contain\"}", &st);
-    CHECK_MSG(id > 0, "create: %ld: %s", st, serverproc_diag(server));
+    CHECK_MSG(id > 0, "create: %ld: %s", st, serverproc_diag(fleet->server));
     CHECK_STR(state_of(id), "pending_approval");
     /* nothing reaches the device while it waits */
     a = poll_commands(&d);
@@ -387,7 +275,7 @@ static void test_approval(void)
 
 static void test_cancel(void)
 {
-    struct dev d;
+    struct fleet_device d;
     long long id, cid;
     long st;
     char path[80];
@@ -448,7 +336,7 @@ static void test_cancel(void)
 
 static void test_expiry(void)
 {
-    struct dev d;
+    struct fleet_device d;
     long long id, id2;
     long st;
     json_t *cmds;
@@ -474,7 +362,7 @@ static void test_expiry(void)
 static void test_undo(void)
 {
     static const char qid[] = "0123456789abcdef0123456789abcdef";
-    struct dev d;
+    struct fleet_device d;
     long long id, undo, kill;
     long st;
     char path[80], body[300];
@@ -547,7 +435,7 @@ static void test_undo(void)
 
 static void test_csv(void)
 {
-    struct dev d;
+    struct fleet_device d;
     struct serverproc_response r;
     const char *headers[] = {viewer, NULL};
     char ctype[100];
@@ -560,7 +448,7 @@ static void test_csv(void)
     CHECK(create(r1, "{\"type\":\"kill_process\",\"device\":\"fin-1\",\"target\":{\"pid\":7},\"comment\":\"@SUM(1+1)\"}",
                  &st) > 0);
     CHECK(create(r1, "{\"type\":\"collect\",\"device\":\"fin-1\",\"comment\":\"plain, with comma\"}", &st) > 0);
-    CHECK_INT(serverproc_request(server, "GET", "/api/v1/actions.csv", NULL, headers, &r), ==, 0);
+    CHECK_INT(serverproc_request(fleet->server, "GET", "/api/v1/actions.csv", NULL, headers, &r), ==, 0);
     CHECK_INT(r.status, ==, 200);
     CHECK(serverproc_header(&r, "Content-Type", ctype, sizeof(ctype)) && strstr(ctype, "text/csv"));
     CHECK_MSG(strncmp(r.body, "id,created,device,device_id,type,target,", 40) == 0, "header: %.80s", r.body);
@@ -572,7 +460,7 @@ static void test_csv(void)
     CHECK(strstr(r.body, "\r\n") != NULL);
     serverproc_response_free(&r);
     /* filters apply; a viewer may export, nobody signed out may */
-    CHECK_INT(serverproc_request(server, "GET", "/api/v1/actions.csv?type=collect", NULL, headers, &r), ==, 0);
+    CHECK_INT(serverproc_request(fleet->server, "GET", "/api/v1/actions.csv?type=collect", NULL, headers, &r), ==, 0);
     CHECK(strstr(r.body, "isolate") == NULL && strstr(r.body, "collect") != NULL);
     serverproc_response_free(&r);
     CHECK_INT(status_of(NULL, "GET", "/api/v1/actions.csv", NULL), ==, 401);
@@ -607,7 +495,7 @@ static void test_hostile(void)
         "[\"isolate\"]",
         "not json",
     };
-    struct dev d, gone;
+    struct fleet_device d, gone;
     char big[3000];
     json_t *j;
     long st;
@@ -624,7 +512,7 @@ static void test_hostile(void)
     memcpy(big + sizeof(big) - 4, "\"}", 3);
     CHECK_INT(status_of(r1, "POST", "/api/v1/actions", big), ==, 400);
     CHECK_INT(status_of(r1, "POST", "/api/v1/actions", "{\"type\":\"isolate\",\"device\":\"nowhere\"}"), ==, 404);
-    CHECK_INT(status_of(admin, "POST", "/api/v1/devices/h-2/offboard", NULL) / 100, ==, 2); /* offboard */
+    CHECK_INT(status_of(fleet->admin, "POST", "/api/v1/devices/h-2/offboard", NULL) / 100, ==, 2); /* offboard */
     CHECK_INT(status_of(r1, "POST", "/api/v1/actions", "{\"type\":\"isolate\",\"device\":\"h-2\"}"), ==, 409);
     CHECK_INT(status_of(viewer, "GET", "/api/v1/actions/abc", NULL), ==, 404);
     CHECK_INT(status_of(viewer, "GET", "/api/v1/actions/99999", NULL), ==, 404);
@@ -646,7 +534,7 @@ static void test_hostile(void)
 
 static void test_list_filters(void)
 {
-    struct dev a, b;
+    struct fleet_device a, b;
     json_t *j;
     long st;
 
@@ -698,12 +586,12 @@ static bool cli_setup(const char *auth_line)
     char path[600];
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/../cli.json", serverproc_data_dir(server));
+    snprintf(path, sizeof(path), "%s/../cli.json", serverproc_data_dir(fleet->server));
     f = fopen(path, "w");
     if (!f)
         return false;
-    fprintf(f, "{\"url\":\"%s\",\"ca\":\"%s\",\"token\":\"%s\"}\n", serverproc_url(server), serverproc_ca(server),
-            strstr(auth_line, "Bearer ") + 7);
+    fprintf(f, "{\"url\":\"%s\",\"ca\":\"%s\",\"token\":\"%s\"}\n", serverproc_url(fleet->server),
+            serverproc_ca(fleet->server), strstr(auth_line, "Bearer ") + 7);
     fclose(f);
     setenv("YAMORI_CONFIG", path, 1);
     return true;
@@ -742,7 +630,7 @@ static int cli_end(FILE *p, char *out, size_t outlen)
 }
 
 /* Waits (polling as the device) for one command; its id, or 0. */
-static long long device_gets_command(const struct dev *d, char *type, size_t typelen)
+static long long device_gets_command(const struct fleet_device *d, char *type, size_t typelen)
 {
     for (int i = 0; i < 200; i++) {
         json_t *cmds = poll_commands(d);
@@ -760,7 +648,7 @@ static long long device_gets_command(const struct dev *d, char *type, size_t typ
 
 static void test_cli(void)
 {
-    struct dev d;
+    struct fleet_device d;
     char out[16384], type[64];
     long long cid, iso;
     FILE *p;

@@ -28,17 +28,20 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fleet.h"
 #include "serverproc.h"
 
-static struct serverproc *server;
-static char admin[300];  /* "Authorization: Bearer ..." */
-static char alice[300], bob[300], rita[300], viewer[300];
+static struct fleet *fleet;
+static char alice[300], bob[300], rita[300], viewer[300]; /* "Authorization: Bearer ..." */
 static pid_t child = -1;
 
-struct dev {
-    char id[64];
-    char auth[400]; /* "Authorization: Device id:secret" */
-};
+/* A server, an admin, two analysts, a responder and a viewer. */
+static const struct fleet_user people[] = {{"alice", "analyst", alice, sizeof(alice)},
+                                           {"bob", "analyst", bob, sizeof(bob)},
+                                           {"rita", "responder", rita, sizeof(rita)},
+                                           {"vera", "viewer", viewer, sizeof(viewer)},
+                                           {NULL}};
+static const struct fleet_options live_fleet = {.users = people};
 
 static void teardown(void)
 {
@@ -47,18 +50,8 @@ static void teardown(void)
         waitpid(child, NULL, 0);
         child = -1;
     }
-    if (server && check_failed_ && getenv("YAMORI_TEST_SERVER_LOG")) {
-        char *log = serverproc_stderr(server);
-        FILE *f = fopen(getenv("YAMORI_TEST_SERVER_LOG"), "a");
-        if (f && log)
-            fputs(log, f);
-        if (f)
-            fclose(f);
-        free(log);
-    }
-    serverproc_stop_all();
-    server = NULL;
-    admin[0] = alice[0] = bob[0] = rita[0] = viewer[0] = '\0';
+    fleet_free(fleet);
+    fleet = NULL;
 }
 
 /* ------------------------------------------------------------ HTTP */
@@ -68,34 +61,17 @@ static void teardown(void)
 static json_t *call_h(const char *auth, const char *const *more, const char *method, const char *path,
                       const char *body, long *status)
 {
-    const char *headers[8] = {0};
-    struct serverproc_response r;
-    json_t *out = NULL;
-    size_t n = 0;
-
-    if (auth)
-        headers[n++] = auth;
-    for (size_t i = 0; more && more[i] && n < 7; i++)
-        headers[n++] = more[i];
-    *status = 0;
-    if (serverproc_request(server, method, path, body, n ? headers : NULL, &r) == 0) {
-        *status = r.status;
-        out = json_incref(r.json);
-    }
-    serverproc_response_free(&r);
-    return out;
+    return fleet_call_headers(fleet, auth, more, method, path, body, status);
 }
 
 static json_t *call(const char *auth, const char *method, const char *path, const char *body, long *status)
 {
-    return call_h(auth, NULL, method, path, body, status);
+    return fleet_call(fleet, auth, method, path, body, status);
 }
 
 static long status_of(const char *auth, const char *method, const char *path, const char *body)
 {
-    long st;
-    json_decref(call(auth, method, path, body, &st));
-    return st;
+    return fleet_status(fleet, auth, method, path, body);
 }
 
 static const char *jstr(json_t *o, const char *k)
@@ -115,136 +91,50 @@ static const char *jmsg(json_t *j)
     return jstr(json_object_get(j, "error"), "message");
 }
 
-/* An API token for a new user with role, as a header line. */
-static bool user(const char *name, const char *role, char *out, size_t outlen)
-{
-    char body[300];
-    long st;
-    json_t *j;
-
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"role\":\"%s\",\"password\":\"a long password for %s\"}", name,
-             role, name);
-    json_decref(call(admin, "POST", "/api/v1/users", body, &st));
-    if (st != 201 && st != 200)
-        return false;
-    snprintf(body, sizeof(body), "{\"name\":\"t-%s\",\"user\":\"%s\"}", name, name);
-    j = call(admin, "POST", "/api/v1/tokens", body, &st);
-    if ((st == 201 || st == 200) && *jstr(j, "token"))
-        snprintf(out, outlen, "Authorization: Bearer %s", jstr(j, "token"));
-    json_decref(j);
-    return out[0] != '\0';
-}
-
-static bool start(const char *const *sets, char *why, size_t whylen)
-{
-    struct serverproc_options o = {.sets = sets};
-    char token[256];
-
-    server = serverproc_start(&o, why, whylen);
-    if (!server)
-        return false;
-    if (serverproc_admin_token(server, token, sizeof(token)) != 0) {
-        snprintf(why, whylen, "no admin token: %s", serverproc_diag(server));
-        return false;
-    }
-    snprintf(admin, sizeof(admin), "Authorization: Bearer %s", token);
-    if (!user("alice", "analyst", alice, sizeof(alice)) || !user("bob", "analyst", bob, sizeof(bob)) ||
-        !user("rita", "responder", rita, sizeof(rita)) || !user("vera", "viewer", viewer, sizeof(viewer))) {
-        snprintf(why, whylen, "cannot create the users");
-        return false;
-    }
-    return true;
-}
-
-#define START(...)                                                                                  \
-    do {                                                                                            \
-        static const char *const sets_[] = {__VA_ARGS__, NULL};                                     \
-        char why_[1024];                                                                            \
-        if (!check_is_root())                                                                       \
-            SKIP("needs root (the server under test drops to user nobody)");                       \
-        CHECK_MSG(start(sets_[0] ? sets_ : NULL, why_, sizeof(why_)), "cannot start: %s", why_);    \
-    } while (0)
+/* The fleet, the server with the --set lines given (or NULL). */
+#define START(...) FLEET_START(&fleet, &live_fleet, __VA_ARGS__)
 
 /* Stops the server: it must exit cleanly (no sanitizer report). */
 #define FINISH()                                                                                    \
     do {                                                                                            \
-        int status_ = serverproc_stop(server);                                                      \
-        server = NULL;                                                                              \
+        int status_ = fleet_server_stop(fleet);                                                     \
         CHECK_MSG(status_ == 0, "the server exited with status %d (a sanitizer report?)", status_); \
     } while (0)
 
 /* ------------------------------------------------------------ the device */
 
 /* Enrolls a device named host (as an agent would). */
-static bool device(const char *host, int n, struct dev *d)
+static bool device(const char *host, int n, struct fleet_device *d)
 {
-    char body[600];
-    json_t *tok, *en;
-    long st;
-
-    tok = call(admin, "POST", "/api/v1/onboarding", "{}", &st);
-    if (st != 201) {
-        json_decref(tok);
-        return false;
-    }
-    snprintf(body, sizeof(body),
-             "{\"token\":\"%s\",\"machine_id\":\"%08x%024d\",\"hostname\":\"%s\",\"os\":\"Debian GNU/Linux 12\","
-             "\"kernel\":\"6.1.0\",\"agent_version\":\"0.1.0\"}",
-             jstr(tok, "token"), 0x11fe00u, n, host);
-    json_decref(tok);
-    en = call(NULL, "POST", "/api/v1/agent/enroll", body, &st);
-    if (st == 200) {
-        snprintf(d->id, sizeof(d->id), "%s", jstr(en, "device_id"));
-        snprintf(d->auth, sizeof(d->auth), "Authorization: Device %s:%s", jstr(en, "device_id"), jstr(en, "secret"));
-    }
-    json_decref(en);
-    return st == 200;
+    return fleet_device(fleet, host, n, d) == 0;
 }
 
 /* A device that reported a moment ago (online for the next 90 s). */
-static bool online_device(const char *host, int n, struct dev *d)
+static bool online_device(const char *host, int n, struct fleet_device *d)
 {
     return device(host, n, d) &&
            status_of(d->auth, "POST", "/api/v1/agent/heartbeat", "{\"agent_version\":\"0.1.0\"}") == 200;
 }
 
 /* Polls as the device (wait seconds); the commands array (new reference). */
-static json_t *poll_wait(const struct dev *d, int wait)
+static json_t *poll_wait(const struct fleet_device *d, int wait)
 {
-    char path[64];
-    long st;
-    json_t *j, *v;
-
-    snprintf(path, sizeof(path), "/api/v1/agent/commands?wait=%d", wait);
-    j = call(d->auth, "GET", path, NULL, &st);
-    v = json_incref(json_object_get(j, "commands"));
-    json_decref(j);
-    return v ? v : json_array();
+    return fleet_device_poll(fleet, d, wait);
 }
 
-static json_t *poll_commands(const struct dev *d)
+static json_t *poll_commands(const struct fleet_device *d)
 {
     return poll_wait(d, 0);
 }
 
 /* POST /api/v1/agent/commands/<cid>/<what> as the device. */
-static long post_dev(const struct dev *d, const char *what, long long cid, const char *body, json_t **answer)
+static long post_dev(const struct fleet_device *d, const char *what, long long cid, const char *body, json_t **answer)
 {
-    char path[128];
-    long st;
-    json_t *j;
-
-    snprintf(path, sizeof(path), "/api/v1/agent/commands/%lld/%s", cid, what);
-    j = call(d->auth, "POST", path, body, &st);
-    if (answer)
-        *answer = j;
-    else
-        json_decref(j);
-    return st;
+    return fleet_device_post(fleet, d, what, cid, body, answer);
 }
 
 /* Streams chunk seq of command cid as the device; *cancel from the answer. */
-static long post_output(const struct dev *d, long long cid, int seq, const char *data, bool *cancel)
+static long post_output(const struct fleet_device *d, long long cid, int seq, const char *data, bool *cancel)
 {
     static const char *const octet[] = {"Content-Type: application/octet-stream", NULL};
     char path[128];
@@ -260,7 +150,7 @@ static long post_output(const struct dev *d, long long cid, int seq, const char 
 }
 
 /* The one command a poll returns (new reference), or NULL. */
-static json_t *one_command(const struct dev *d)
+static json_t *one_command(const struct fleet_device *d)
 {
     json_t *v = poll_commands(d), *c = NULL;
 
@@ -351,7 +241,7 @@ static bool audited(long long sid, const char *verb, const char *actor, const ch
 
     snprintf(target, sizeof(target), "live_session:%lld", sid);
     snprintf(path, sizeof(path), "/api/v1/audit?action=%s&limit=1000", verb);
-    j = call(admin, "GET", path, NULL, &st);
+    j = call(fleet->admin, "GET", path, NULL, &st);
     json_array_foreach(json_object_get(j, "entries"), i, e) {
         json_t *detail = json_object_get(e, "detail");
         char *dt = json_is_string(detail) ? strdup(json_string_value(detail)) : json_dumps(detail, JSON_COMPACT);
@@ -365,20 +255,20 @@ static bool audited(long long sid, const char *verb, const char *actor, const ch
 }
 
 /* The device command cid as the admin sees it (new reference). */
-static json_t *device_command(const struct dev *d, long long cid)
+static json_t *device_command(const struct fleet_device *d, long long cid)
 {
     char path[160];
     long st;
 
     snprintf(path, sizeof(path), "/api/v1/devices/%s/commands/%lld", d->id, cid);
-    return call(admin, "GET", path, NULL, &st);
+    return call(fleet->admin, "GET", path, NULL, &st);
 }
 
 /* ------------------------------------------------------------ a device in a child process */
 
 /* Forks a device that long-polls once (up to 20 s), answers every live
  * command it gets with `result` (JSON text), and exits. */
-static pid_t device_child(const struct dev *d, const char *result)
+static pid_t device_child(const struct fleet_device *d, const char *result)
 {
     pid_t pid = fork();
 
@@ -397,7 +287,7 @@ static pid_t device_child(const struct dev *d, const char *result)
 }
 
 /* Forks a device that streams chunk seq of cid after a short pause. */
-static pid_t stream_child(const struct dev *d, long long cid, int seq, const char *data)
+static pid_t stream_child(const struct fleet_device *d, long long cid, int seq, const char *data)
 {
     pid_t pid = fork();
 
@@ -422,7 +312,7 @@ static int child_status(pid_t pid)
 
 static void test_sessions(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *j, *s;
     long long sid, sid2;
     long st;
@@ -483,7 +373,7 @@ static void test_sessions(void)
     CHECK_INT(st, ==, 201);
     CHECK(sid2 != sid);
     snprintf(path, sizeof(path), "/api/v1/live/sessions/%lld", sid2);
-    CHECK_INT(status_of(admin, "DELETE", path, NULL), ==, 200);
+    CHECK_INT(status_of(fleet->admin, "DELETE", path, NULL), ==, 200);
     j = call(alice, "GET", "/api/v1/live/sessions", NULL, &st);
     CHECK_INT(json_array_size(json_object_get(j, "sessions")), ==, 0);
     json_decref(j);
@@ -495,7 +385,7 @@ static void test_sessions(void)
 
 static void test_offline(void)
 {
-    struct dev d, e;
+    struct fleet_device d, e;
     json_t *j;
     long st;
     char path[120];
@@ -509,21 +399,21 @@ static void test_offline(void)
     /* offboarded: refused too, whatever it did before */
     CHECK(online_device("gone-1", 3, &e));
     snprintf(path, sizeof(path), "/api/v1/devices/%s/offboard", e.id);
-    CHECK_INT(status_of(admin, "POST", path, NULL), ==, 200);
+    CHECK_INT(status_of(fleet->admin, "POST", path, NULL), ==, 200);
     CHECK_INT(open_session(alice, e.id, &st, &j), ==, 0);
     CHECK_INT(st, ==, 409);
     CHECK_MSG(strstr(jmsg(j), "offboarded"), "message: %s", jmsg(j));
     json_decref(j);
     /* a session open when its device is offboarded is closed by the server */
     {
-        struct dev f;
+        struct fleet_device f;
         long long sid;
         bool closed = false;
         CHECK(online_device("gone-2", 18, &f));
         sid = open_session(alice, "gone-2", &st, NULL);
         CHECK_INT(st, ==, 201);
         snprintf(path, sizeof(path), "/api/v1/devices/%s/offboard", f.id);
-        CHECK_INT(status_of(admin, "POST", path, NULL), ==, 200);
+        CHECK_INT(status_of(fleet->admin, "POST", path, NULL), ==, 200);
         snprintf(path, sizeof(path), "/api/v1/live/sessions/%lld", sid);
         for (int i = 0; i < 100 && !closed; i++) {
             j = call(bob, "GET", path, NULL, &st);
@@ -539,7 +429,7 @@ static void test_offline(void)
 
 static void test_refusals(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *j, *v;
     long long sid;
     long st;
@@ -582,7 +472,7 @@ static void test_refusals(void)
     v = poll_commands(&d);
     CHECK_INT(json_array_size(v), ==, 0);
     json_decref(v);
-    j = call(admin, "GET", "/api/v1/actions", NULL, &st);
+    j = call(fleet->admin, "GET", "/api/v1/actions", NULL, &st);
     CHECK_INT(jint(j, "total"), ==, 0);
     json_decref(j);
     snprintf(path, sizeof(path), "/api/v1/live/sessions/%lld/commands", sid);
@@ -593,7 +483,7 @@ static void test_refusals(void)
     CHECK(audited(sid, "live.command.refused", "alice", "dir -x"));
     /* the generic device command route cannot queue live commands */
     snprintf(path, sizeof(path), "/api/v1/devices/%s/commands", d.id);
-    CHECK_INT(status_of(admin, "POST", path,
+    CHECK_INT(status_of(fleet->admin, "POST", path,
                         "{\"type\":\"live\",\"args\":{\"session\":1,\"command\":\"dir\",\"cwd\":\"/\",\"args\":{}}}"),
               ==, 400);
     FINISH();
@@ -601,7 +491,7 @@ static void test_refusals(void)
 
 static void test_round_trip(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *c, *cmd, *args, *j;
     long long sid, id, cid;
     long st;
@@ -739,7 +629,7 @@ static void test_round_trip(void)
 
 static void test_server_commands(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *c;
     long long sid;
     long st;
@@ -781,7 +671,7 @@ static void test_server_commands(void)
 
 static void test_wait(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *c;
     long long sid;
     long st;
@@ -806,7 +696,7 @@ static void test_wait(void)
 
 static void test_stream(void)
 {
-    struct dev d, other;
+    struct fleet_device d, other;
     json_t *c, *cmd;
     long long sid, id, cid;
     long st;
@@ -872,7 +762,7 @@ static void test_stream(void)
         long long pid;
         json_t *p;
         snprintf(path, sizeof(path), "/api/v1/devices/%s/commands", d.id);
-        p = call(admin, "POST", path, "{\"type\":\"ping\"}", &st);
+        p = call(fleet->admin, "POST", path, "{\"type\":\"ping\"}", &st);
         CHECK_INT(st, ==, 201);
         pid = jint(p, "id");
         json_decref(p);
@@ -883,7 +773,7 @@ static void test_stream(void)
 
 static void test_background(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *c;
     long long sid, id;
     long st;
@@ -922,7 +812,7 @@ static void test_background(void)
 
 static void test_timeout_cancel(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *c, *cmd, *dc, *ans;
     long long sid, id, cid, id2, cid2;
     long st;
@@ -995,7 +885,7 @@ static void test_timeout_cancel(void)
 
 static void test_idle(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *j = NULL;
     long long sid;
     long st;
@@ -1030,7 +920,7 @@ static void test_library(void)
 {
     static const char *const octet[] = {"Content-Type: application/octet-stream", NULL};
     static const char script[] = "#!/bin/sh\necho probe\n";
-    struct dev d, other;
+    struct fleet_device d, other;
     json_t *j, *c, *cmd;
     long long sid, id, cid, dir_cid;
     long st;
@@ -1048,12 +938,12 @@ static void test_library(void)
         CHECK(big);
         memset(big, 'a', 5000);
         big[5000] = '\0';
-        j = call_h(admin, octet, "PUT", "/api/v1/live/library/big.bin", big, &st);
+        j = call_h(fleet->admin, octet, "PUT", "/api/v1/live/library/big.bin", big, &st);
         free(big);
         CHECK_INT(st, ==, 413);
         json_decref(j);
     }
-    j = call_h(admin, octet, "PUT", "/api/v1/live/library/probe.sh", script, &st);
+    j = call_h(fleet->admin, octet, "PUT", "/api/v1/live/library/probe.sh", script, &st);
     CHECK_MSG(st == 201, "upload: %ld %s", st, jmsg(j));
     snprintf(sha, sizeof(sha), "%s", jstr(json_object_get(j, "file"), "sha256"));
     CHECK_INT(jint(json_object_get(j, "file"), "size"), ==, (long long)strlen(script));
@@ -1063,7 +953,7 @@ static void test_library(void)
     CHECK_INT(st, ==, 200);
     CHECK_STR(jstr(json_array_get(json_object_get(j, "files"), 0), "name"), "probe.sh");
     json_decref(j);
-    CHECK_INT(status_of(admin, "PUT", "/api/v1/live/library/.hidden", "x"), ==, 404);
+    CHECK_INT(status_of(fleet->admin, "PUT", "/api/v1/live/library/.hidden", "x"), ==, 404);
 
     sid = open_session(rita, "db-1", &st, NULL);
     CHECK_INT(st, ==, 201);
@@ -1099,7 +989,7 @@ static void test_library(void)
         struct serverproc_response r;
         const char *h[] = {d.auth, NULL};
         snprintf(path, sizeof(path), "/api/v1/agent/library/probe.sh?command=%lld", cid);
-        CHECK(serverproc_request(server, "GET", path, NULL, h, &r) == 0);
+        CHECK(serverproc_request(fleet->server, "GET", path, NULL, h, &r) == 0);
         CHECK_INT(r.status, ==, 200);
         CHECK_INT(r.len, ==, strlen(script));
         CHECK(memcmp(r.body, script, r.len) == 0);
@@ -1119,26 +1009,26 @@ static void test_library(void)
     CHECK_INT(st, ==, 403);
     json_decref(c);
     {
-        long long asid = open_session(admin, "db-2", &st, NULL);
+        long long asid = open_session(fleet->admin, "db-2", &st, NULL);
         CHECK_INT(st, ==, 201);
-        c = run(admin, asid, "library delete probe.sh", 0, &st);
+        c = run(fleet->admin, asid, "library delete probe.sh", 0, &st);
         CHECK_INT(st, ==, 201);
         CHECK_STR(jstr(c, "state"), "succeeded");
         CHECK_STR(jstr(c, "text"), "deleted probe.sh from the library\n");
         json_decref(c);
-        c = run(admin, asid, "library delete probe.sh", 0, &st);
+        c = run(fleet->admin, asid, "library delete probe.sh", 0, &st);
         CHECK_STR(jstr(c, "state"), "failed");
         json_decref(c);
     }
-    CHECK_INT(status_of(admin, "DELETE", "/api/v1/live/library/probe.sh", NULL), ==, 404);
-    j = call_h(admin, octet, "PUT", "/api/v1/live/library/probe.sh", script, &st);
+    CHECK_INT(status_of(fleet->admin, "DELETE", "/api/v1/live/library/probe.sh", NULL), ==, 404);
+    j = call_h(fleet->admin, octet, "PUT", "/api/v1/live/library/probe.sh", script, &st);
     CHECK_INT(st, ==, 201);
     json_decref(j);
-    CHECK_INT(status_of(admin, "DELETE", "/api/v1/live/library/probe.sh", NULL), ==, 200);
-    j = call(admin, "GET", "/api/v1/audit?action=live.library.upload", NULL, &st);
+    CHECK_INT(status_of(fleet->admin, "DELETE", "/api/v1/live/library/probe.sh", NULL), ==, 200);
+    j = call(fleet->admin, "GET", "/api/v1/audit?action=live.library.upload", NULL, &st);
     CHECK_INT(json_array_size(json_object_get(j, "entries")), ==, 2);
     json_decref(j);
-    j = call(admin, "GET", "/api/v1/audit?action=live.library.delete", NULL, &st);
+    j = call(fleet->admin, "GET", "/api/v1/audit?action=live.library.delete", NULL, &st);
     CHECK_INT(json_array_size(json_object_get(j, "entries")), ==, 2);
     json_decref(j);
     FINISH();
@@ -1147,7 +1037,7 @@ static void test_library(void)
 static void test_getfile(void)
 {
     static const char *const octet[] = {"Content-Type: application/octet-stream", NULL};
-    struct dev d;
+    struct fleet_device d;
     json_t *c, *cmd, *j;
     long long sid, id, cid;
     long st;
@@ -1198,7 +1088,7 @@ static void test_getfile(void)
         const char *h[] = {alice, NULL};
         char disp[200];
         snprintf(path, sizeof(path), "/api/v1/live/files/%lld", id);
-        CHECK(serverproc_request(server, "GET", path, NULL, h, &r) == 0);
+        CHECK(serverproc_request(fleet->server, "GET", path, NULL, h, &r) == 0);
         CHECK_INT(r.status, ==, 200);
         CHECK_INT(r.len, ==, 14);
         CHECK(memcmp(r.body, "hello getfile\n", 14) == 0);
@@ -1238,7 +1128,7 @@ static void test_getfile(void)
 
 static void test_bridged(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *c, *cmd, *a;
     long long sid, id, aid, cid;
     long st;
@@ -1299,7 +1189,7 @@ static void test_bridged(void)
 
 static void test_analyze_indicators(void)
 {
-    struct dev d;
+    struct fleet_device d;
     json_t *c, *cmd, *ind;
     long long sid, id, cid;
     long st;
