@@ -49,8 +49,8 @@
 #include "agent/agentconf.h"
 #include "agent/commands.h"
 #include "agent/isolation.h"
-#include "agentproc.h"
 #include "check.h"
+#include "fleet.h"
 #include "serverproc.h"
 
 #define SRV4 "192.0.2.1"
@@ -66,10 +66,9 @@
 static char ns_srv[32], ns_dev[32], ns_out[32];
 static int orig_ns = -1, srv_fd = -1, dev_fd = -1, out_fd = -1;
 static bool have_ns, ready;
-static char dir[256], admin[256], device_id[80];
-static struct serverproc *server;
+static struct fleet *fleet;
 static unsigned server_port;
-static pid_t agent = -1, out_listener = -1, dev_listener = -1;
+static pid_t out_listener = -1, dev_listener = -1;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -89,15 +88,15 @@ static int run(const char *fmt, ...)
 
 static void cleanup(void)
 {
-    pid_t *pids[] = {&agent, &out_listener, &dev_listener};
-    for (size_t i = 0; i < 3; i++)
+    pid_t *pids[] = {&out_listener, &dev_listener};
+    for (size_t i = 0; i < 2; i++)
         if (*pids[i] > 0) {
             kill(*pids[i], SIGKILL);
             waitpid(*pids[i], NULL, 0);
             *pids[i] = -1;
         }
-    serverproc_stop_all();
-    server = NULL;
+    fleet_free(fleet); /* the agent, the server, the work directory (a failed case's agent log kept) */
+    fleet = NULL;
     if (orig_ns >= 0)
         setns(orig_ns, CLONE_NEWNET);
     if (have_ns) {
@@ -105,12 +104,6 @@ static void cleanup(void)
         run("ip netns del %s 2>/dev/null", ns_dev);
         run("ip netns del %s 2>/dev/null", ns_out);
         have_ns = false;
-    }
-    if (dir[0]) {
-        if (check_failed_)
-            run("cp '%s/agent.log' '%s.agent.log' 2>/dev/null", dir, dir);
-        run("rm -rf '%s'", dir);
-        dir[0] = '\0';
     }
 }
 
@@ -246,120 +239,19 @@ static pid_t start_listener(int ns, unsigned port)
     return p;
 }
 
-/* Runs argv (the agent binary and args) inside dev; stdout and stderr
- * appended to dir/log. Returns the pid (wait=false) or the exit status. */
-static int agent_in_dev(const char *const *args, const char *log, bool wait)
-{
-    const char *bin = agentproc_binary(false);
-    char path[300], *argv[16];
-    int n = 0, ws;
-    pid_t p;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, log);
-    argv[n++] = (char *)bin;
-    for (int i = 0; args[i] && n < 15; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    p = fork();
-    if (p == 0) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (setns(dev_fd, CLONE_NEWNET) != 0)
-            _exit(126);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execv(bin, argv);
-        _exit(127);
-    }
-    if (!wait || p < 0)
-        return p;
-    if (waitpid(p, &ws, 0) != p)
-        return -1;
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
-
-static pid_t start_agent(void)
-{
-    char etc[300], state[300], status[300];
-    const char *args[] = {etc, state, status, "--no-logons", NULL};
-
-    snprintf(etc, sizeof(etc), "--config-dir=%s/etc", dir);
-    snprintf(state, sizeof(state), "--state-dir=%s/state", dir);
-    snprintf(status, sizeof(status), "--status-file=%s/status.json", dir);
-    unlink(status + strlen("--status-file="));
-    return agent_in_dev(args, "agent.log", false);
-}
-
-/* Waits until the agent wrote its status file (the channel's threads run). */
-static bool wait_ready(int seconds)
-{
-    char path[300];
-    snprintf(path, sizeof(path), "%s/status.json", dir);
-    for (int i = 0; i < seconds * 10; i++) {
-        json_t *st = json_load_file(path, 0, NULL);
-        bool ok = json_is_string(json_object_get(st, "Output"));
-        json_decref(st);
-        if (ok)
-            return true;
-        usleep(100000);
-    }
-    return false;
-}
-
 static const char *agent_log_tail(void)
 {
-    static char buf[700];
-    char path[300];
-    int fd;
-    off_t size;
-    ssize_t n;
-
-    snprintf(path, sizeof(path), "%s/agent.log", dir);
-    buf[0] = '\0';
-    fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return buf;
-    size = lseek(fd, 0, SEEK_END);
-    n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    for (char *p = buf; *p; p++)
-        if (*p == '\n')
-            *p = '|';
-    return buf;
+    return fleet_tail(fleet, "agent.log");
 }
 
 static json_t *api(const char *method, const char *path, const char *body, long *status)
 {
-    char auth[300];
-    const char *headers[] = {auth, NULL};
-    struct serverproc_response r;
-    json_t *out = NULL;
-
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", admin);
-    *status = 0;
-    if (serverproc_request(server, method, path, body, headers, &r) == 0) {
-        *status = r.status;
-        out = json_incref(r.json);
-    }
-    serverproc_response_free(&r);
-    return out;
+    return fleet_call(fleet, fleet->admin, method, path, body, status);
 }
 
 static json_t *device_page(void)
 {
-    char path[200];
-    long status;
-    json_t *d;
-
-    snprintf(path, sizeof(path), "/api/v1/devices/%s", device_id);
-    d = api("GET", path, NULL, &status);
-    if (status != 200) {
-        json_decref(d);
-        return NULL;
-    }
-    return d;
+    return fleet_device_page(fleet, fleet->agent.id);
 }
 
 static long long events_total(void)
@@ -400,7 +292,7 @@ static json_t *command(const char *body)
     long status;
     long long cid;
 
-    snprintf(path, sizeof(path), "/api/v1/devices/%s/commands", device_id);
+    snprintf(path, sizeof(path), "/api/v1/devices/%s/commands", fleet->agent.id);
     cmd = api("POST", path, body, &status);
     cid = json_integer_value(json_object_get(cmd, "id"));
     snprintf(command_why, sizeof(command_why), "POST %s: %ld %s", path, status,
@@ -409,7 +301,7 @@ static json_t *command(const char *body)
     if (status != 201 || cid <= 0)
         return NULL;
     snprintf(command_why, sizeof(command_why), "command %lld did not end", cid);
-    snprintf(path, sizeof(path), "/api/v1/devices/%s/commands/%lld", device_id, cid);
+    snprintf(path, sizeof(path), "/api/v1/devices/%s/commands/%lld", fleet->agent.id, cid);
     for (int i = 0; i < 600; i++) {
         const char *st;
         res = api("GET", path, NULL, &status);
@@ -645,55 +537,28 @@ static void named_server_in_process(void)
 /* Namespaces, server in srv, enrolled agent in dev, peers listening. */
 static void setup(void)
 {
-    struct serverproc_options so = {0};
-    char why[1024] = "", err[1024], pkg[300], etc[280], arg_dir[320], path[300], set_public[128], reach[200];
-    const char *sets[] = {set_public, "heartbeat_seconds=5", NULL};
-    json_t *answer, *package, *d = NULL;
+    char why[1024] = "", path[300], reach[200];
+    /* the certificate must name the address the agent uses */
+    const char *sets[] = {"public_url=https://" SRV4 ":8443", "heartbeat_seconds=5", NULL};
+    struct fleet_options o = {.name = "isolation", .agent_group = "isolation test", .sets = sets,
+                              .listen_host = "0.0.0.0", .agent_host = SRV4, .agent_netns = ns_dev};
+    json_t *d = NULL;
     struct agent_conf c;
-    long status;
 
     if (!check_is_root())
         SKIP("needs root (network namespaces, nftables, the sensor)");
     CHECK_MSG(make_namespaces(why, sizeof(why)), "%s", why);
-    snprintf(dir, sizeof(dir), "/tmp/yamori-isolation.XXXXXX");
-    CHECK(mkdtemp(dir));
-    chmod(dir, 0711);
-    /* the certificate must name the address the agent uses */
-    snprintf(set_public, sizeof(set_public), "public_url=https://" SRV4 ":8443");
-    so.sets = sets;
-    so.listen_host = "0.0.0.0";
-    server = serverproc_start(&so, err, sizeof(err));
-    CHECK_MSG(server, "server: %.900s", err);
-    CHECK(sscanf(serverproc_url(server), "https://127.0.0.1:%u", &server_port) == 1);
-    CHECK_MSG(serverproc_admin_token(server, admin, sizeof(admin)) == 0, "no admin token: %s",
-              serverproc_diag(server));
-    answer = api("POST", "/api/v1/onboarding", "{\"group\": \"isolation test\"}", &status);
-    package = json_object_get(answer, "package");
-    CHECK_MSG(status == 201 && json_is_object(package), "onboarding: %ld", status);
-    snprintf(path, sizeof(path), "https://" SRV4 ":%u", server_port);
-    json_object_set_new(package, "server_urls", json_pack("[s]", path));
-    snprintf(pkg, sizeof(pkg), "%s/package.json", dir);
-    CHECK(json_dump_file(package, pkg, 0) == 0);
-    json_decref(answer);
-    snprintf(etc, sizeof(etc), "%s/etc", dir);
-    snprintf(arg_dir, sizeof(arg_dir), "--config-dir=%s", etc);
-    {
-        const char *args[] = {"enroll", pkg, arg_dir, NULL};
-        int rc = agent_in_dev(args, "enroll.log", true);
-        CHECK_MSG(rc == 0, "yamori-agent enroll (in dev): exit %d", rc);
-    }
-    snprintf(path, sizeof(path), "%s/agent.conf", etc);
-    CHECK_MSG(agentconf_load(&c, path, err, sizeof(err)) == 0, "%s", err);
-    snprintf(c.server_url, sizeof(c.server_url), "https://" SRV4 ":%u", server_port);
+    fleet = fleet_start(&o, why, sizeof(why));
+    CHECK_MSG(fleet, "%s", why);
+    CHECK(sscanf(serverproc_url(fleet->server), "https://127.0.0.1:%u", &server_port) == 1);
+    snprintf(path, sizeof(path), "%s/etc/agent.conf", fleet->dir);
+    CHECK_MSG(agentconf_load(&c, path, why, sizeof(why)) == 0, "%s", why);
     c.heartbeat_seconds = 5; /* the inventory follows the agent sooner */
-    CHECK_MSG(agentconf_save(&c, path, err, sizeof(err)) == 0, "%s", err);
-    snprintf(device_id, sizeof(device_id), "%s", c.device_id);
+    CHECK_MSG(agentconf_save(&c, path, why, sizeof(why)) == 0, "%s", why);
     out_listener = start_listener(out_fd, PEER_PORT);
     dev_listener = start_listener(dev_fd, PEER_PORT);
     CHECK(out_listener > 0 && dev_listener > 0);
-    agent = start_agent();
-    CHECK(agent > 0);
-    CHECK_MSG(wait_ready(60), "the agent did not start: %s", agent_log_tail());
+    FLEET_AGENT_START(fleet);
     for (int i = 0; i < 600 && !d; i++) {
         d = device_page();
         if (!json_is_string(json_object_get(d, "last_heartbeat"))) {
@@ -754,19 +619,16 @@ static void heartbeat_isolation_checked(void)
         "{\"isolation\": 1}",
         "{\"isolation\": \"isolation failing\", \"isolation_error\": \"bell\\u0007\"}",
     };
-    char auth[500], secret[300], path[300], err[300];
-    const char *headers[] = {auth, NULL};
+    const char *headers[] = {NULL, NULL};
 
     if (!ready)
         SKIP("the setup or an earlier step failed");
     ready = false;
-    snprintf(path, sizeof(path), "%s/etc/device.secret", dir);
-    CHECK_MSG(agentconf_read_secret(path, secret, sizeof(secret), err, sizeof(err)) == 0, "%s", err);
-    snprintf(auth, sizeof(auth), "Authorization: Device %s:%s", device_id, secret);
+    headers[0] = fleet->agent.auth;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct serverproc_response r;
         long status = 0;
-        if (serverproc_request(server, "POST", "/api/v1/agent/heartbeat", bad[i], headers, &r) == 0)
+        if (serverproc_request(fleet->server, "POST", "/api/v1/agent/heartbeat", bad[i], headers, &r) == 0)
             status = r.status;
         serverproc_response_free(&r);
         CHECK_MSG(status == 400, "%s: %ld", bad[i], status);
@@ -788,7 +650,7 @@ static void isolate_cuts_outside_keeps_server(void)
     ready = false;
     /* through the action center, as a responder does (yamori isolate HOST) */
     snprintf(body, sizeof(body), "{\"type\": \"isolate\", \"device\": \"%s\", \"target\": {}, \"comment\": "
-             "\"isolation test\"}", device_id);
+             "\"isolation test\"}", fleet->agent.id);
     res = action("/api/v1/actions", body);
     CHECK_MSG(res, "%s: %s", command_why, agent_log_tail());
     CHECK_MSG(strcmp(json_string_value(json_object_get(res, "state")) ?: "", "succeeded") == 0, "isolate: %s",
@@ -832,7 +694,7 @@ static bool tamper_reported(bool *event, bool *alert)
     json_t *v;
 
     snprintf(path, sizeof(path), "/api/v1/events?device=%s&type=device&action=IsolationTampered&since=1h",
-             device_id);
+             fleet->agent.id);
     r = api("GET", path, NULL, &status);
     *event = false;
     json_array_foreach(json_object_get(r, "events"), i, v)
@@ -886,22 +748,17 @@ static void flush_is_repaired_and_alerted(void)
 
 static void restart_still_isolated(void)
 {
-    char reach[200];
-    int ws;
+    char reach[200], why[1200];
 
     if (!ready)
         SKIP("the setup or an earlier step failed");
     ready = false;
-    kill(agent, SIGTERM);
-    CHECK(waitpid(agent, &ws, 0) == agent);
-    agent = -1;
+    CHECK(fleet_agent_stop(fleet, SIGTERM, 0) >= 0);
     /* the table outlives the agent */
     CHECK(table_present());
     /* a reboot loses it; the agent must put it back before anything else */
     CHECK(run("ip netns exec %s nft flush ruleset", ns_dev) == 0);
-    agent = start_agent();
-    CHECK(agent > 0);
-    CHECK_MSG(wait_ready(60), "the agent did not start again: %s", agent_log_tail());
+    CHECK_MSG(fleet_agent_start(fleet, 60, why, sizeof(why)) == 0, "the agent did not start again: %s", why);
     /* the status file is written after the channel started: by then the
      * table must be there, not some time later */
     CHECK_MSG(table_present(), "the agent runs, but the table is not there yet");
@@ -929,7 +786,7 @@ static void release_restores(void)
     json_decref(res);
     CHECK(!table_present());
     CHECK(run("ip netns exec %s nft list ruleset | grep -q yamori", ns_dev) != 0);
-    snprintf(path, sizeof(path), "%s/state/isolation.state", dir);
+    snprintf(path, sizeof(path), "%s/state/isolation.state", fleet->dir);
     CHECK(access(path, F_OK) != 0);
     CHECK_MSG(outside_reachable(5000, reach, sizeof(reach)), "released, but only these connect: %s", reach);
     CHECK_MSG(wait_isolation_shown("not isolated", 60), "the inventory shows '%s'", isolation_shown());
