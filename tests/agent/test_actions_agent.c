@@ -33,17 +33,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
-#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -52,6 +46,7 @@
 #include "agentproc.h"
 #include "check.h"
 #include "fleet.h"
+#include "sandbox.h"
 #include "serverproc.h"
 
 static struct fleet *fleet;
@@ -707,67 +702,20 @@ static void body_offline_every_type(void)
         json_decref(undo_res[i]);
 }
 
-/* Runs body in a child with a network namespace of its own (loopback up,
- * nothing else) and a mount namespace where a directory of the test is
- * bound over /etc/cron.d; the child is a subreaper and stops what it
- * started. Its verdict comes back over a pipe. */
-static void sandboxed(void (*body)(void))
-{
-    char msg[sizeof(check_message_)] = "";
-    int p[2], status = 0;
-    ssize_t n;
-    pid_t pid;
-
-    if (!check_is_root())
-        SKIP("needs root (namespaces, the sensor; the server drops to nobody)");
-    CHECK(pipe(p) == 0);
-    fflush(NULL);
-    pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        struct ifreq ifr = {.ifr_name = "lo"};
-        char cron[64];
-        int s;
-
-        close(p[0]);
-        snprintf(cron, sizeof(cron), "/tmp/yamori-cron.XXXXXX");
-        if (!mkdtemp(cron) || chmod(cron, 0755) != 0 || unshare(CLONE_NEWNS | CLONE_NEWNET) != 0 ||
-            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 || mount(cron, "/etc/cron.d", NULL, MS_BIND, NULL) != 0 ||
-            (s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0 ||
-            (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr)) != 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-            dprintf(p[1], "S cannot make the sandbox: %s", strerror(errno));
-            _exit(0);
-        }
-        close(s);
-        check_failed_ = check_skipped_ = false;
-        body();
-        teardown();
-        while (waitpid(-1, NULL, 0) > 0)
-            ;
-        umount("/etc/cron.d");
-        {
-            char cmd[128];
-            snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cron);
-            (void)!system(cmd);
-        }
-        dprintf(p[1], "%c %s", check_failed_ ? 'F' : check_skipped_ ? 'S' : 'P', check_message_);
-        _exit(0);
-    }
-    close(p[1]);
-    n = read(p[0], msg, sizeof(msg) - 1);
-    close(p[0]);
-    waitpid(pid, &status, 0);
-    CHECK_MSG(n > 0, "the sandboxed case died (status %d)", status);
-    msg[n] = '\0';
-    if (msg[0] == 'F')
-        check_fail_(__FILE__, __LINE__, "%s", msg + 2);
-    else if (msg[0] == 'S')
-        check_skip_("%s", msg + 2);
-}
+/* The case runs in a child with a network namespace of its own (loopback
+ * up, nothing else) and a mount namespace where a directory of the test is
+ * bound over /etc/cron.d; the test's teardown stops what the case started
+ * there, and what is left is killed. */
+static const struct sandbox_options sandbox = {
+    .needs = "namespaces, the sensor; the server drops to nobody",
+    .workdir = "cron", .workdir_over = "/etc/cron.d",
+    .net = true, .loopback_up = true,
+    .cleanup = teardown,
+};
 
 static void offline_every_type(void)
 {
-    sandboxed(body_offline_every_type);
+    sandbox_run(&sandbox, body_offline_every_type);
 }
 
 int main(int argc, char **argv)

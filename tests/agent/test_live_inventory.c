@@ -38,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -54,6 +53,7 @@
 #include "agent/remediate.h"
 #include "agent/unitfiles.h"
 #include "check.h"
+#include "sandbox.h"
 
 static char tree[128];
 
@@ -863,50 +863,23 @@ static void connections_listener(void)
 
 /* ------------------------------------------------------------ sandboxed on the machine's own paths */
 
-/* Runs body in a child with tmpfs over the places autostart reads and
- * remediation writes; the result comes back through a pipe. */
-static void in_sandbox(void (*body)(void))
+/* In the sandbox: the removal backups go to its tmpfs on /run. */
+static void state_in_sandbox(void)
 {
-    static const char *const over[] = {"/etc", "/root", "/home", "/var/spool", "/run", NULL};
-    int p[2], status;
-    pid_t pid;
-    char msg[sizeof(check_message_)] = "";
-    ssize_t n;
-
-    if (!check_is_root())
-        SKIP("needs root (a mount namespace)");
-    CHECK(pipe(p) == 0);
-    pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(p[0]);
-        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-            dprintf(p[1], "S no private mount namespace: %s", strerror(errno));
-            _exit(0);
-        }
-        for (const char *const *d = over; *d; d++)
-            if (mount("tmpfs", *d, "tmpfs", 0, "mode=0755") != 0) {
-                dprintf(p[1], "S cannot mount a tmpfs on %s: %s", *d, strerror(errno));
-                _exit(0);
-            }
-        mkdir("/run/yamori-state", 0700);
-        remfs_set_state_dir("/run/yamori-state");
-        check_failed_ = check_skipped_ = false;
-        body();
-        dprintf(p[1], "%c %s", check_failed_ ? 'F' : check_skipped_ ? 'S' : 'P', check_message_);
-        _exit(0);
-    }
-    close(p[1]);
-    n = read(p[0], msg, sizeof(msg) - 1);
-    close(p[0]);
-    waitpid(pid, &status, 0);
-    CHECK_MSG(n > 0, "the sandboxed case died (status %d)", status);
-    msg[n] = '\0';
-    if (msg[0] == 'F')
-        check_fail_(__FILE__, __LINE__, "%s", msg + 2);
-    else if (msg[0] == 'S')
-        check_skip_("%s", msg + 2);
+    CHECK_MSG(mkdir("/run/yamori-state", 0700) == 0, "cannot make the sandbox: /run/yamori-state: %s",
+              strerror(errno));
+    remfs_set_state_dir("/run/yamori-state");
 }
+
+static const char *const emptied[] = {"/etc", "/root", "/home", "/var/spool", "/run", NULL};
+
+/* These cases run in a child with tmpfs over the places autostart reads
+ * and remediation writes. */
+static const struct sandbox_options sandbox = {
+    .needs = "a mount namespace",
+    .tmpfs = emptied,
+    .setup = state_in_sandbox,
+};
 
 /* An entry as what it is, not by id (ids by line number move when a line
  * above goes). */
@@ -984,7 +957,7 @@ static void body_remove_each(void)
 
 static void remove_each_exactly(void)
 {
-    in_sandbox(body_remove_each);
+    sandbox_run(&sandbox, body_remove_each);
 }
 
 static void body_live_tables(void)
@@ -1036,7 +1009,7 @@ static void body_live_tables(void)
 
 static void live_tables(void)
 {
-    in_sandbox(body_live_tables);
+    sandbox_run(&sandbox, body_live_tables);
 }
 
 int main(int argc, char **argv)

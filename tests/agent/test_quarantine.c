@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,52 +29,18 @@
 #include "agent/commands.h"
 #include "agent/quarantine.h"
 #include "check.h"
+#include "sandbox.h"
 
 static char root[64];
 
 /* ------------------------------------------------------------ sandbox */
 
-/* Runs body in a child in its own mount namespace with a tmpfs on root;
- * the child's verdict comes back through a pipe. */
-static void sandboxed(void (*body)(void))
-{
-    int p[2];
-    pid_t pid;
-    char msg[sizeof(check_message_)] = "";
-    ssize_t n;
-    int status;
-
-    if (!check_is_root())
-        SKIP("needs root (mount namespaces, chown, killing processes)");
-    snprintf(root, sizeof(root), "/tmp/yamori-qt.XXXXXX");
-    CHECK(mkdtemp(root) != NULL);
-    CHECK(pipe(p) == 0);
-    pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(p[0]);
-        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-            mount("tmpfs", root, "tmpfs", 0, "mode=0755") != 0) {
-            dprintf(p[1], "S cannot make the sandbox: %s", strerror(errno));
-            _exit(0);
-        }
-        check_failed_ = check_skipped_ = false;
-        body();
-        dprintf(p[1], "%c %s", check_failed_ ? 'F' : check_skipped_ ? 'S' : 'P', check_message_);
-        _exit(0);
-    }
-    close(p[1]);
-    n = read(p[0], msg, sizeof(msg) - 1);
-    close(p[0]);
-    waitpid(pid, &status, 0);
-    rmdir(root);
-    CHECK_MSG(n > 0, "the sandboxed case died (status %d)", status);
-    msg[n] = '\0';
-    if (msg[0] == 'F')
-        check_fail_(__FILE__, __LINE__, "%s", msg + 2);
-    else if (msg[0] == 'S')
-        check_skip_("%s", msg + 2);
-}
+/* Every case runs in a child in its own mount namespace with a tmpfs on
+ * root. */
+static const struct sandbox_options sandbox = {
+    .needs = "mount namespaces, chown, killing processes",
+    .workdir = "qt", .dir = root, .dirlen = sizeof(root), .workdir_tmpfs = true,
+};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -274,12 +239,12 @@ static void body_cross_fs(void)
 
 static void same_fs(void)
 {
-    sandboxed(body_same_fs);
+    sandbox_run(&sandbox, body_same_fs);
 }
 
 static void cross_fs(void)
 {
-    sandboxed(body_cross_fs);
+    sandbox_run(&sandbox, body_cross_fs);
 }
 
 /* Starts a copy of /bin/sleep at path; waits until it runs that image. */
@@ -353,7 +318,7 @@ static void body_kills(void)
 
 static void kills_running(void)
 {
-    sandboxed(body_kills);
+    sandbox_run(&sandbox, body_kills);
 }
 
 /* A file with another hard link: the other name keeps its mode and bytes
@@ -388,7 +353,7 @@ static void body_links(void)
 
 static void hard_links(void)
 {
-    sandboxed(body_links);
+    sandbox_run(&sandbox, body_links);
 }
 
 static void body_handlers(void)
@@ -459,7 +424,7 @@ static void body_handlers(void)
 
 static void handlers(void)
 {
-    sandboxed(body_handlers);
+    sandbox_run(&sandbox, body_handlers);
 }
 
 static void body_hostile(void)
@@ -565,7 +530,7 @@ static void body_hostile(void)
 
 static void hostile(void)
 {
-    sandboxed(body_hostile);
+    sandbox_run(&sandbox, body_hostile);
 }
 
 int main(int argc, char **argv)

@@ -29,12 +29,9 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -43,6 +40,7 @@
 #include "agent/commands.h"
 #include "agent/remediate.h"
 #include "check.h"
+#include "sandbox.h"
 
 static char root[64];
 
@@ -52,105 +50,27 @@ static char root[64];
 
 /* ------------------------------------------------------------ sandbox */
 
-static int overlay(const char *dir)
+/* In the sandbox: the removal backups go to <root>/state, on its tmpfs. */
+static void state_in_sandbox(void)
 {
-    char up[128], work[128], opts[400];
-    snprintf(up, sizeof(up), "%s/upper%s", root, dir);
-    snprintf(work, sizeof(work), "%s/work%s", root, dir);
-    if (mkdir(up, 0755) != 0 || mkdir(work, 0755) != 0)
-        return -1;
-    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", dir, up, work);
-    return mount("overlay", dir, "overlay", 0, opts);
+    static char state[80];
+
+    snprintf(state, sizeof(state), "%s/state", root);
+    CHECK_MSG(mkdir(state, 0700) == 0, "cannot make the sandbox: %s: %s", state, strerror(errno));
+    remfs_set_state_dir(state);
 }
 
-static int mkdir_under(const char *rel)
-{
-    char d[128];
-    snprintf(d, sizeof(d), "%s/%s", root, rel);
-    return mkdir(d, 0755);
-}
+static const char *const overlaid[] = {"/etc", "/root", "/usr/lib", "/var", NULL};
+static const char *const emptied[] = {"/run", NULL};
 
-/* Kills whatever the case left running in the sandbox: the child is a
- * subreaper, so every orphan it made (the payload started with nohup &)
- * is its child, found by PPid in /proc. */
-static void reap_all(void)
-{
-    for (int round = 0; round < 10; round++) {
-        DIR *d = opendir("/proc");
-        struct dirent *de;
-        int found = 0;
-        while (d && (de = readdir(d))) {
-            char p[300], line[256];
-            FILE *f;
-            if (de->d_name[0] < '1' || de->d_name[0] > '9')
-                continue;
-            snprintf(p, sizeof(p), "/proc/%s/status", de->d_name);
-            if (!(f = fopen(p, "r")))
-                continue;
-            while (fgets(line, sizeof(line), f))
-                if (strncmp(line, "PPid:", 5) == 0 && atoi(line + 5) == getpid()) {
-                    kill(atoi(de->d_name), SIGKILL);
-                    found++;
-                }
-            fclose(f);
-        }
-        if (d)
-            closedir(d);
-        while (waitpid(-1, NULL, found ? 0 : WNOHANG) > 0)
-            ;
-        if (!found)
-            break;
-    }
-}
-
-static void sandboxed(void (*body)(void))
-{
-    int p[2];
-    pid_t pid;
-    char msg[sizeof(check_message_)] = "";
-    ssize_t n;
-    int status;
-
-    if (!check_is_root())
-        SKIP("needs root (mount namespaces, overlays, chown)");
-    snprintf(root, sizeof(root), "/tmp/yamori-rt.XXXXXX");
-    CHECK(mkdtemp(root) != NULL);
-    CHECK(pipe(p) == 0);
-    pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        char d[128], state[128];
-        close(p[0]);
-        snprintf(d, sizeof(d), "%s/upper", root);
-        snprintf(state, sizeof(state), "%s/state", root);
-        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-            mount("tmpfs", root, "tmpfs", 0, "mode=0755") != 0 || mkdir(d, 0755) != 0 ||
-            (snprintf(d, sizeof(d), "%s/work", root), mkdir(d, 0755)) != 0 || mkdir_under("upper/usr") != 0 ||
-            mkdir_under("work/usr") != 0 || overlay("/etc") != 0 || overlay("/root") != 0 ||
-            overlay("/usr/lib") != 0 || overlay("/var") != 0 || mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0 ||
-            mkdir(state, 0700) != 0 || unshare(CLONE_NEWNET) != 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-            dprintf(p[1], "S cannot make the sandbox: %s", strerror(errno));
-            _exit(0);
-        }
-        remfs_set_state_dir(state);
-        check_failed_ = check_skipped_ = false;
-        body();
-        reap_all();
-        dprintf(p[1], "%c %s", check_failed_ ? 'F' : check_skipped_ ? 'S' : 'P', check_message_);
-        _exit(0);
-    }
-    close(p[1]);
-    n = read(p[0], msg, sizeof(msg) - 1);
-    close(p[0]);
-    waitpid(pid, &status, 0);
-    rmdir(root);
-    CHECK_MSG(n > 0, "the sandboxed case died (status %d)", status);
-    msg[n] = '\0';
-    if (msg[0] == 'F')
-        check_fail_(__FILE__, __LINE__, "%s", msg + 2);
-    else if (msg[0] == 'S')
-        check_skip_("%s", msg + 2);
-}
+/* Every case runs in a child sandboxed as the top says (the changes under
+ * the overlays land in <root>/upper). */
+static const struct sandbox_options sandbox = {
+    .needs = "mount namespaces, overlays, chown",
+    .workdir = "rt", .dir = root, .dirlen = sizeof(root), .workdir_tmpfs = true,
+    .overlays = overlaid, .tmpfs = emptied, .net = true,
+    .setup = state_in_sandbox,
+};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -409,7 +329,7 @@ static void body_each_kind(void)
 
 static void each_kind(void)
 {
-    sandboxed(body_each_kind);
+    sandbox_run(&sandbox, body_each_kind);
 }
 
 static void body_changed_since(void)
@@ -442,7 +362,7 @@ static void body_changed_since(void)
 
 static void changed_since(void)
 {
-    sandboxed(body_changed_since);
+    sandbox_run(&sandbox, body_changed_since);
 }
 
 static void body_hostile(void)
@@ -515,7 +435,7 @@ static void body_hostile(void)
 
 static void hostile(void)
 {
-    sandboxed(body_hostile);
+    sandbox_run(&sandbox, body_hostile);
 }
 
 /* SCENARIO.md steps 5-6 on the real attack script: the payload running
@@ -638,7 +558,7 @@ static void body_scenario(void)
 
 static void scenario(void)
 {
-    sandboxed(body_scenario);
+    sandbox_run(&sandbox, body_scenario);
 }
 
 static void fingerprints(void)
@@ -705,7 +625,7 @@ static void body_by_entry(void)
 
 static void by_entry(void)
 {
-    sandboxed(body_by_entry);
+    sandbox_run(&sandbox, body_by_entry);
 }
 
 int main(int argc, char **argv)
