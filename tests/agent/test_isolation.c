@@ -51,6 +51,7 @@
 #include "agent/isolation.h"
 #include "check.h"
 #include "fleet.h"
+#include "sandbox.h"
 #include "serverproc.h"
 
 #define SRV4 "192.0.2.1"
@@ -421,38 +422,45 @@ static void on_pins(void *ctx, const char *pins)
     pin_calls++;
 }
 
-/* In a child in a network namespace of its own: a server URL with a name
- * (localhost, from /etc/hosts) is resolved before the table goes up and
- * pinned; the state survives a new instance (a restart); release takes
- * the table and the pins away. Returns "" or what went wrong. */
-static void named_server_child(int fd)
+/* The in-process case runs in a child with a network namespace of its own
+ * (loopback up); its state directory is the sandbox's work directory, on a
+ * tmpfs. */
+static char unit_dir[64];
+static struct isolation *unit_iso; /* freed by unit_cleanup() when the body returns early */
+
+static void unit_cleanup(void)
 {
-    char tmp[] = "/tmp/yamori-isolation-unit.XXXXXX", err[512] = "", why[8192] = "", path[300], text[4096];
-    bool made = false;
-    struct isolation *iso = NULL;
+    isolation_free(unit_iso);
+    unit_iso = NULL;
+}
+
+static const struct sandbox_options unit_sandbox = {
+    .needs = "a network namespace and nftables",
+    .workdir = "isolation-unit", .dir = unit_dir, .dirlen = sizeof(unit_dir), .workdir_tmpfs = true,
+    .net = true, .loopback_up = true,
+    .cleanup = unit_cleanup,
+};
+
+/* A server URL with a name (localhost, from /etc/hosts) is resolved
+ * before the table goes up and pinned; the state survives a new instance
+ * (a restart); release takes the table and the pins away. */
+static void body_named_server(void)
+{
+    char err[512] = "", path[300], text[4096];
+    const char *tmp = unit_dir;
     struct isolation_status st;
     int n;
 
-#define FAIL_IF(cond, ...)                                                                                     \
-    do {                                                                                                       \
-        if (cond) {                                                                                            \
-            snprintf(why, sizeof(why), __VA_ARGS__);                                                           \
-            goto out;                                                                                          \
-        }                                                                                                      \
-    } while (0)
-    FAIL_IF(unshare(CLONE_NEWNET) != 0, "unshare: %s", strerror(errno));
-    FAIL_IF(system("ip link set lo up") != 0, "ip link set lo up failed");
-    FAIL_IF(!mkdtemp(tmp), "mkdtemp: %s", strerror(errno));
-    made = true;
-    FAIL_IF(isolation_open(&iso, tmp, "https://localhost:9443/", NULL, err, sizeof(err)) != 0, "open: %s", err);
-    isolation_on_pins(iso, on_pins, NULL);
-    FAIL_IF(pin_calls != 1 || pinned[0], "not isolated, yet pins '%s'", pinned);
-    FAIL_IF(isolation_isolate(iso, "unit", err, sizeof(err)) != 0, "isolate: %s", err);
-    FAIL_IF(strncmp(pinned, "localhost:9443:", 15) != 0 || !strstr(pinned, "127.0.0.1"), "pins '%s'", pinned);
-    isolation_get_status(iso, &st);
-    FAIL_IF(st.state != ISOLATION_ON || st.nallowed < 1, "state %s, %zu allowed", isolation_state_name(st.state),
-            st.nallowed);
-    FAIL_IF(system("nft list table inet " ISOLATION_TABLE " >/dev/null 2>&1") != 0, "no table after isolate");
+    CHECK_MSG(isolation_open(&unit_iso, tmp, "https://localhost:9443/", NULL, err, sizeof(err)) == 0, "open: %s",
+              err);
+    isolation_on_pins(unit_iso, on_pins, NULL);
+    CHECK_MSG(pin_calls == 1 && !pinned[0], "not isolated, yet pins '%s'", pinned);
+    CHECK_MSG(isolation_isolate(unit_iso, "unit", err, sizeof(err)) == 0, "isolate: %s", err);
+    CHECK_MSG(strncmp(pinned, "localhost:9443:", 15) == 0 && strstr(pinned, "127.0.0.1"), "pins '%s'", pinned);
+    isolation_get_status(unit_iso, &st);
+    CHECK_MSG(st.state == ISOLATION_ON && st.nallowed >= 1, "state %s, %zu allowed", isolation_state_name(st.state),
+              st.nallowed);
+    CHECK_MSG(system("nft list table inet " ISOLATION_TABLE " >/dev/null 2>&1") == 0, "no table after isolate");
     snprintf(path, sizeof(path), "%s/isolation.state", tmp);
     {
         FILE *f = fopen(path, "r");
@@ -461,33 +469,33 @@ static void named_server_child(int fd)
             fclose(f);
         text[n > 0 ? n : 0] = '\0';
     }
-    FAIL_IF(!strstr(text, "isolated=1") || !strstr(text, "pin=localhost:9443:") || !strstr(text, "comment=unit"),
-            "state file: %s", text);
+    CHECK_MSG(strstr(text, "isolated=1") && strstr(text, "pin=localhost:9443:") && strstr(text, "comment=unit"),
+              "state file: %s", text);
     /* a restart: the table gone meanwhile, a new instance puts it back from the file alone */
-    isolation_free(iso);
-    iso = NULL;
-    FAIL_IF(system("nft flush ruleset") != 0, "nft flush ruleset failed");
+    isolation_free(unit_iso);
+    unit_iso = NULL;
+    CHECK_MSG(system("nft flush ruleset") == 0, "nft flush ruleset failed");
     pinned[0] = '\0';
-    FAIL_IF(isolation_open(&iso, tmp, "https://unresolvable.invalid:1/", NULL, err, sizeof(err)) != 0,
-            "reopen: %s", err);
-    FAIL_IF(system("nft list table inet " ISOLATION_TABLE " >/dev/null 2>&1") != 0, "no table after reopen");
-    isolation_on_pins(iso, on_pins, NULL);
-    FAIL_IF(strncmp(pinned, "localhost:9443:", 15) != 0, "pins after reopen '%s'", pinned);
-    FAIL_IF(isolation_release(iso, err, sizeof(err)) != 0, "release: %s", err);
-    FAIL_IF(pinned[0], "released, yet pins '%s'", pinned);
-    FAIL_IF(system("nft list ruleset | grep -q .") == 0, "released, yet a rule set is left");
-    FAIL_IF(access(path, F_OK) == 0, "released, yet the state file is left");
+    CHECK_MSG(isolation_open(&unit_iso, tmp, "https://unresolvable.invalid:1/", NULL, err, sizeof(err)) == 0,
+              "reopen: %s", err);
+    CHECK_MSG(system("nft list table inet " ISOLATION_TABLE " >/dev/null 2>&1") == 0, "no table after reopen");
+    isolation_on_pins(unit_iso, on_pins, NULL);
+    CHECK_MSG(strncmp(pinned, "localhost:9443:", 15) == 0, "pins after reopen '%s'", pinned);
+    CHECK_MSG(isolation_release(unit_iso, err, sizeof(err)) == 0, "release: %s", err);
+    CHECK_MSG(!pinned[0], "released, yet pins '%s'", pinned);
+    CHECK_MSG(system("nft list ruleset | grep -q .") != 0, "released, yet a rule set is left");
+    CHECK_MSG(access(path, F_OK) != 0, "released, yet the state file is left");
     /* a name that does not resolve: refused, nothing applied */
-    isolation_free(iso);
-    iso = NULL;
-    FAIL_IF(isolation_open(&iso, tmp, "https://unresolvable.invalid:1/", NULL, err, sizeof(err)) != 0,
-            "open: %s", err);
-    FAIL_IF(isolation_isolate(iso, NULL, err, sizeof(err)) == 0, "isolated without a server address");
-    FAIL_IF(!strstr(err, "cannot resolve"), "error: %s", err);
-    FAIL_IF(system("nft list ruleset | grep -q .") == 0, "a refused isolate left a rule set");
+    isolation_free(unit_iso);
+    unit_iso = NULL;
+    CHECK_MSG(isolation_open(&unit_iso, tmp, "https://unresolvable.invalid:1/", NULL, err, sizeof(err)) == 0,
+              "open: %s", err);
+    CHECK_MSG(isolation_isolate(unit_iso, NULL, err, sizeof(err)) != 0, "isolated without a server address");
+    CHECK_MSG(strstr(err, "cannot resolve"), "error: %s", err);
+    CHECK_MSG(system("nft list ruleset | grep -q .") != 0, "a refused isolate left a rule set");
     /* a malformed state file: an error naming the line, nothing applied */
-    isolation_free(iso);
-    iso = NULL;
+    isolation_free(unit_iso);
+    unit_iso = NULL;
     {
         FILE *f = fopen(path, "w");
         if (f) {
@@ -495,43 +503,15 @@ static void named_server_child(int fd)
             fclose(f);
         }
     }
-    FAIL_IF(isolation_open(&iso, tmp, "https://localhost:9443/", NULL, err, sizeof(err)) != -EINVAL,
-            "a malformed state file was accepted");
-    FAIL_IF(!strstr(err, ":2:"), "error without the line: %s", err);
-    FAIL_IF(system("nft list ruleset | grep -q .") == 0, "a malformed state file left a rule set");
-#undef FAIL_IF
-out:
-    isolation_free(iso);
-    if (made) {
-        snprintf(path, sizeof(path), "rm -rf '%s'", tmp);
-        (void)!system(path);
-    }
-    (void)!write(fd, why, strlen(why));
+    CHECK_MSG(isolation_open(&unit_iso, tmp, "https://localhost:9443/", NULL, err, sizeof(err)) == -EINVAL,
+              "a malformed state file was accepted");
+    CHECK_MSG(strstr(err, ":2:"), "error without the line: %s", err);
+    CHECK_MSG(system("nft list ruleset | grep -q .") != 0, "a malformed state file left a rule set");
 }
 
 static void named_server_in_process(void)
 {
-    char why[8193] = "";
-    int fds[2], ws;
-    ssize_t n;
-    pid_t p;
-
-    if (!check_is_root())
-        SKIP("needs root (a network namespace and nftables)");
-    CHECK(pipe(fds) == 0);
-    p = fork();
-    if (p == 0) {
-        close(fds[0]);
-        named_server_child(fds[1]);
-        _exit(0);
-    }
-    close(fds[1]);
-    n = read(fds[0], why, sizeof(why) - 1);
-    close(fds[0]);
-    why[n > 0 ? n : 0] = '\0';
-    CHECK(p > 0 && waitpid(p, &ws, 0) == p);
-    CHECK_MSG(!why[0], "%s", why);
-    CHECK_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "the child ended badly (status %d)", ws);
+    sandbox_run(&unit_sandbox, body_named_server);
 }
 
 /* Namespaces, server in srv, enrolled agent in dev, peers listening. */

@@ -27,7 +27,6 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -42,6 +41,7 @@
 #include "agent/commands.h"
 #include "agent/live.h"
 #include "check.h"
+#include "sandbox.h"
 
 #define MINER_CONFIG                                                                                         \
     "{\n  \"autosave\": true,\n  \"cpu\": {\"enabled\": true, \"max-threads-hint\": 50},\n"                   \
@@ -268,79 +268,45 @@ static void refusals(void)
 
 /* ------------------------------------------------------------ a sandboxed system path */
 
+static const char *const planted_in[] = {"/usr/libexec", "/etc/cron.d", NULL};
+
 /* In a private mount namespace: /usr/libexec and /etc/cron.d are empty
- * tmpfs mounts holding what is planted, /usr/bin/true is a modified copy.
- * Writes "ok" or what went wrong into fd. */
-static void sandbox_child(int fd)
+ * tmpfs mounts holding what is planted, /usr/bin/true is a modified copy
+ * (bound from the sandbox's work directory, a tmpfs too). */
+static const struct sandbox_options sandbox = {
+    .needs = "a private mount namespace",
+    .workdir = "livea-sys", .dir = root, .dirlen = sizeof(root), .workdir_tmpfs = true,
+    .tmpfs = planted_in, .tmpfs_options = "mode=0755,size=1m",
+};
+
+static void body_system_path(void)
 {
-    char err[1024], msg[2048] = "ok", copy[PATH_MAX];
+    char err[1024], copy[PATH_MAX];
     json_t *o = NULL, *r;
 
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-        mount("tmpfs", "/usr/libexec", "tmpfs", 0, "mode=0755,size=1m") != 0 ||
-        mount("tmpfs", "/etc/cron.d", "tmpfs", 0, "mode=0755,size=1m") != 0) {
-        snprintf(msg, sizeof(msg), "set-up: %s", strerror(errno));
-        goto out;
-    }
     snprintf(copy, sizeof(copy), "%s/true", root);
-    if (!write_file("/usr/libexec/yamori-implant", ELF_BYTES, sizeof(ELF_BYTES) - 1, 0755) ||
-        !write_file("/etc/cron.d/yamori-test", "* * * * * root /usr/libexec/yamori-implant\n", 43, 0644) ||
-        !write_file(copy, ELF_BYTES, sizeof(ELF_BYTES) - 1, 0755) ||
-        mount(copy, "/usr/bin/true", NULL, MS_BIND, NULL) != 0) {
-        snprintf(msg, sizeof(msg), "planting: %s", strerror(errno));
-        goto out;
-    }
-    if (analyze_file("/usr/libexec/yamori-implant", NULL, &o, err, sizeof(err)) != 0) {
-        snprintf(msg, sizeof(msg), "analyze implant: %s", err);
-        goto out;
-    }
+    CHECK_MSG(write_file("/usr/libexec/yamori-implant", ELF_BYTES, sizeof(ELF_BYTES) - 1, 0755) &&
+                  write_file("/etc/cron.d/yamori-test", "* * * * * root /usr/libexec/yamori-implant\n", 43, 0644) &&
+                  write_file(copy, ELF_BYTES, sizeof(ELF_BYTES) - 1, 0755) &&
+                  mount(copy, "/usr/bin/true", NULL, MS_BIND, NULL) == 0,
+              "planting: %s", strerror(errno));
+    CHECK_MSG(analyze_file("/usr/libexec/yamori-implant", NULL, &o, err, sizeof(err)) == 0, "analyze implant: %s", err);
     r = reason(o, "persistence", "suspicious", "yamori-test");
-    if (strcmp(sget(o, "verdict"), "suspicious") != 0 || !reason(o, "package", "suspicious", "no installed package") ||
-        !r || strcmp(sget(r, "id") ?: "", "yamori-test") != 0 ||
-        strcmp(sget(r, "source") ?: "", "/etc/cron.d/yamori-test") != 0) {
-        snprintf(msg, sizeof(msg), "implant: verdict %s, reasons %s", sget(o, "verdict"), show(o));
-        goto out;
-    }
+    CHECK_MSG(strcmp(sget(o, "verdict"), "suspicious") == 0 && reason(o, "package", "suspicious", "no installed package") &&
+                  r && strcmp(sget(r, "id") ?: "", "yamori-test") == 0 &&
+                  strcmp(sget(r, "source") ?: "", "/etc/cron.d/yamori-test") == 0,
+              "implant: verdict %s, reasons %s", sget(o, "verdict"), show(o));
     json_decref(o);
     o = NULL;
-    if (analyze_file("/usr/bin/true", NULL, &o, err, sizeof(err)) != 0) {
-        snprintf(msg, sizeof(msg), "analyze true: %s", err);
-        goto out;
-    }
-    if (strcmp(sget(o, "verdict"), "malicious") != 0 || !reason(o, "package", "malicious", "coreutils")) {
-        snprintf(msg, sizeof(msg), "modified true: verdict %s, reasons %s", sget(o, "verdict"), show(o));
-        goto out;
-    }
-out:
+    CHECK_MSG(analyze_file("/usr/bin/true", NULL, &o, err, sizeof(err)) == 0, "analyze true: %s", err);
+    CHECK_MSG(strcmp(sget(o, "verdict"), "malicious") == 0 && reason(o, "package", "malicious", "coreutils"),
+              "modified true: verdict %s, reasons %s", sget(o, "verdict"), show(o));
     json_decref(o);
-    (void)!write(fd, msg, strlen(msg));
 }
 
 static void sandboxed_system_path(void)
 {
-    char msg[2048] = "";
-    int p[2], status;
-    ssize_t n;
-    pid_t pid;
-
-    if (!check_is_root()) {
-        check_skip_("needs root for a private mount namespace");
-        return;
-    }
-    CHECK(make_root());
-    CHECK(pipe(p) == 0);
-    pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        sandbox_child(p[1]);
-        _exit(0);
-    }
-    close(p[1]);
-    n = read(p[0], msg, sizeof(msg) - 1);
-    close(p[0]);
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-    msg[n > 0 ? n : 0] = '\0';
-    CHECK_MSG(strcmp(msg, "ok") == 0, "%s", msg);
+    sandbox_run(&sandbox, body_system_path);
 }
 
 /* ------------------------------------------------------------ processes */

@@ -26,7 +26,6 @@
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/evp.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -42,6 +41,7 @@
 #include "agent/commands.h"
 #include "agent/live.h"
 #include "check.h"
+#include "sandbox.h"
 
 static char root[64];
 static pid_t child = -1;
@@ -422,46 +422,31 @@ static void findfile_finds_planted(void)
 }
 
 /* In a private mount namespace: a proc mounted inside the tree is not
- * entered. Answers through the exit status. */
-static int proc_child(void)
+ * entered. */
+static void body_proc_inside(void)
 {
     char mnt[PATH_MAX], args[PATH_MAX + 64], err[512];
+    json_int_t matches;
     json_t *o;
-    int rc;
 
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        return 2;
     snprintf(mnt, sizeof(mnt), "%s/mnt", root);
-    if (mkdir(mnt, 0755) != 0 || mount("proc", mnt, "proc", 0, NULL) != 0)
-        return 3;
+    CHECK_MSG(mkdir(mnt, 0755) == 0 && mount("proc", mnt, "proc", 0, NULL) == 0, "mounting proc on %s: %s", mnt,
+              strerror(errno));
     snprintf(args, sizeof(args), "{\"name\": \"cpuinfo\", \"path\": \"%s\"}", root);
-    if (call_fn(live_findfile, "/", args, NULL, &o, err, sizeof(err)) != 0)
-        return 4;
-    rc = json_integer_value(json_object_get(o, "matches")) == 1 ? 0 : 5; /* the planted one only */
+    CHECK_MSG(call_fn(live_findfile, "/", args, NULL, &o, err, sizeof(err)) == 0, "findfile: %s", err);
+    matches = json_integer_value(json_object_get(o, "matches"));
     json_decref(o);
-    umount2(mnt, MNT_DETACH);
-    return rc;
+    CHECK_MSG(matches == 1, "%lld matches, not the planted file alone (more: it entered the proc mount)",
+              (long long)matches);
 }
 
 static void findfile_skips_pseudo_fs(void)
 {
-    int status = 0;
-    pid_t pid;
+    static const struct sandbox_options sandbox = {.needs = "a private mount namespace"};
 
-    if (!check_is_root()) {
-        check_skip_("needs root for a private mount namespace");
-        return;
-    }
     CHECK(make_root());
     CHECK(put("plain/cpuinfo", "not the kernel's", 0644));
-    pid = fork();
-    if (pid == 0)
-        _exit(proc_child());
-    CHECK(pid > 0);
-    CHECK(waitpid(pid, &status, 0) == pid);
-    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "child status %d (2-3: set-up, 4: findfile failed, 5: it entered the proc mount)",
-              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    sandbox_run(&sandbox, body_proc_inside);
 }
 
 /* ------------------------------------------------------------ live_command */

@@ -15,6 +15,7 @@
  * about speed).
  */
 #include "check.h"
+#include "sandbox.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,10 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -719,66 +718,59 @@ out:
     fx_destroy(&fx);
 }
 
+/* The fixture the sandboxed case scans (made before the sandbox). */
+static const struct fixture *sandboxed_fx;
+
 /* In a private mount namespace: a proc mounted inside the tree is not
- * entered, a tmpfs mounted inside it is (a local file system). The child
- * process answers through its exit status. */
-static int mounts_child(const struct fixture *fx)
+ * entered, a tmpfs mounted inside it is (a local file system). */
+static void body_mounts(void)
 {
+    const struct fixture *fx = sandboxed_fx;
     char procdir[PATH_MAX], tmpdir[PATH_MAX], file[PATH_MAX + 16], err[256];
+    const char *iocs[1] = {fx->ioc_sha};
     struct scan_options o = {.kind = SCAN_CUSTOM, .path = fx->root, .cpu_budget = -1,
-                             .io_priority = SCAN_IO_NORMAL, .no_clamav = true, .dpkg_admindir = fx->adm};
+                             .io_priority = SCAN_IO_NORMAL, .no_clamav = true, .dpkg_admindir = fx->adm,
+                             .indicators = iocs, .nindicators = 1};
     struct jsonw w;
     json_t *res;
-    int fd, rc = 10;
+    size_t findings;
+    json_int_t scanned;
+    int fd, e;
 
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        return 2;
     snprintf(procdir, sizeof(procdir), "%s/mnt-proc", fx->root);
     snprintf(tmpdir, sizeof(tmpdir), "%s/mnt-tmpfs", fx->root);
-    if (mkdir(procdir, 0755) != 0 || mkdir(tmpdir, 0755) != 0 || mount("proc", procdir, "proc", 0, NULL) != 0 ||
-        mount("tmpfs", tmpdir, "tmpfs", 0, "size=1m") != 0)
-        return 3;
+    CHECK_MSG(mkdir(procdir, 0755) == 0 && mkdir(tmpdir, 0755) == 0 && mount("proc", procdir, "proc", 0, NULL) == 0 &&
+                  mount("tmpfs", tmpdir, "tmpfs", 0, "size=1m") == 0,
+              "mounting proc and a tmpfs in the tree: %s", strerror(errno));
     snprintf(file, sizeof(file), "%s/inside", tmpdir);
     fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, IOC_BYTES, strlen(IOC_BYTES)) != (ssize_t)strlen(IOC_BYTES))
-        return 4;
+    CHECK_MSG(fd >= 0 && write(fd, IOC_BYTES, strlen(IOC_BYTES)) == (ssize_t)strlen(IOC_BYTES), "writing %s: %s", file,
+              strerror(errno));
     close(fd);
-    const char *iocs[1] = {fx->ioc_sha};
-    o.indicators = iocs;
-    o.nindicators = 1;
     jsonw_init(&w);
-    if (scan_run(&o, &w, err, sizeof(err)) != 0)
-        return 5;
-    res = json_loadb(w.buf, w.len, 0, NULL);
+    e = scan_run(&o, &w, err, sizeof(err));
+    res = e ? NULL : json_loadb(w.buf, w.len, 0, NULL);
     jsonw_free(&w);
-    /* the miner config, the ioc sample and its copy on the tmpfs; 16 files of the fixture + 1; nothing from proc */
-    if (json_array_size(json_object_get(res, "findings")) == 3 &&
-        json_integer_value(json_object_get(res, "files_scanned")) == 17)
-        rc = 0;
+    CHECK_MSG(e == 0, "the scan: %s", err);
+    findings = json_array_size(json_object_get(res, "findings"));
+    scanned = json_integer_value(json_object_get(res, "files_scanned"));
     json_decref(res);
-    umount2(procdir, MNT_DETACH);
-    umount2(tmpdir, MNT_DETACH);
-    return rc;
+    /* the miner config, the ioc sample and its copy on the tmpfs; 16 files of the fixture + 1; nothing from proc */
+    CHECK_MSG(findings == 3 && scanned == 17, "%zu findings in %lld files (want 3 in 17: nothing from proc)",
+              findings, (long long)scanned);
 }
 
 static void pseudo_fs_not_entered(void)
 {
+    static const struct sandbox_options sandbox = {.needs = "a private mount namespace"};
     struct fixture fx = {0};
-    int e, status = 0;
-    pid_t pid;
+    int e;
 
-    if (!check_is_root()) {
-        check_skip_("needs root for a private mount namespace");
-        return;
-    }
     e = fx_create(&fx);
     CHECK_MSG(e == 0, "fixture: %s", strerror(-e));
-    pid = fork();
-    if (pid == 0)
-        _exit(mounts_child(&fx));
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        check_fail_(__FILE__, __LINE__, "the scan in a mount namespace: child status %d (2-4: set-up, 5: scan, "
-                    "10: wrong findings or file count)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    sandboxed_fx = &fx;
+    sandbox_run(&sandbox, body_mounts);
+    sandboxed_fx = NULL;
     fx_destroy(&fx);
 }
 
