@@ -114,11 +114,16 @@ static const char *agent_log(void)
     return agentproc_log_tail(path);
 }
 
+static const char *status_path(void)
+{
+    static char path[300];
+    snprintf(path, sizeof(path), "%s/status.json", dir);
+    return path;
+}
+
 static json_t *status(void)
 {
-    char path[300];
-    snprintf(path, sizeof(path), "%s/status.json", dir);
-    return json_load_file(path, 0, NULL);
+    return json_load_file(status_path(), 0, NULL);
 }
 
 static bool wait_action(const char *action, uint64_t n, int seconds)
@@ -154,24 +159,6 @@ static void run_marked(const char *marker, int n)
     }
 }
 
-/* Waits until the agent's status says everything spooled was acknowledged. */
-static bool wait_drained(int seconds, uint64_t *acked)
-{
-    for (int i = 0; i < seconds * 10; i++) {
-        json_t *st = status(), *sp = json_object_get(st, "Spool");
-        bool done = json_is_object(sp) && json_integer_value(json_object_get(sp, "PendingEvents")) == 0 &&
-                    json_integer_value(json_object_get(sp, "AckedSeq")) + 1 ==
-                        json_integer_value(json_object_get(sp, "NextSeq"));
-        if (done && acked)
-            *acked = (uint64_t)json_integer_value(json_object_get(sp, "AckedSeq"));
-        json_decref(st);
-        if (done)
-            return true;
-        usleep(100000);
-    }
-    return false;
-}
-
 static void ships_events(void)
 {
     char marker[64];
@@ -192,7 +179,7 @@ static void ships_events(void)
         usleep(100000);
     CHECK_MSG(marker_hits() == 20, "%llu of 20 process creations reached the server: %s",
               (unsigned long long)marker_hits(), agent_log());
-    CHECK_MSG(wait_drained(30, NULL), "the spool does not drain: %s", agent_log());
+    CHECK_MSG(agentproc_wait_drained(status_path(), 30, NULL), "the spool does not drain: %s", agent_log());
     /* the status file tells the link, the uploads and the spool */
     for (int i = 0; i < 50; i++) {
         st = status();
@@ -261,7 +248,7 @@ static void killed_during_outage(void)
     CHECK_MSG(wait_action("AgentStarted", 2, 60), "the restarted agent did not reach the server: %s", agent_log());
     for (int i = 0; i < 600 && marker_hits() < 300; i++)
         usleep(100000);
-    CHECK_MSG(wait_drained(60, &acked), "the spool does not drain: %s", agent_log());
+    CHECK_MSG(agentproc_wait_drained(status_path(), 60, &acked), "the spool does not drain: %s", agent_log());
     pthread_mutex_lock(&mock->lock);
     high = mock->high;
     first = mock->first_seq;

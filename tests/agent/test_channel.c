@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agentproc.h"
 #include "check.h"
 #include "fleet.h"
 #include "serverproc.h"
@@ -162,19 +163,10 @@ static int wait_marked(const char *marker, int want, bool *dup_seq)
 /* Waits until the agent says everything spooled was acknowledged. */
 static bool wait_drained(int seconds, uint64_t *acked)
 {
-    for (int i = 0; i < seconds * 10; i++) {
-        json_t *st = fleet_agent_status(fleet), *sp = json_object_get(st, "Spool");
-        bool done = json_is_object(sp) && json_integer_value(json_object_get(sp, "PendingEvents")) == 0 &&
-                    json_integer_value(json_object_get(sp, "AckedSeq")) + 1 ==
-                        json_integer_value(json_object_get(sp, "NextSeq"));
-        if (done && acked)
-            *acked = (uint64_t)json_integer_value(json_object_get(sp, "AckedSeq"));
-        json_decref(st);
-        if (done)
-            return true;
-        usleep(100000);
-    }
-    return false;
+    char path[300];
+
+    snprintf(path, sizeof(path), "%s/status.json", fleet->dir); /* fleet.h: the agent's --status-file */
+    return agentproc_wait_drained(path, seconds, acked);
 }
 
 /* The device page's event total and last seq match the agent's numbering:

@@ -411,6 +411,23 @@ json_t *agentproc_status(struct agentproc *a)
     return json_load_file(a->status_path, 0, &jerr);
 }
 
+bool agentproc_wait_drained(const char *status_path, int seconds, uint64_t *acked)
+{
+    for (int i = 0; i < seconds * 10; i++) {
+        json_t *st = json_load_file(status_path, 0, NULL), *sp = json_object_get(st, "Spool");
+        bool done = json_is_object(sp) && json_integer_value(json_object_get(sp, "PendingEvents")) == 0 &&
+                    json_integer_value(json_object_get(sp, "AckedSeq")) + 1 ==
+                        json_integer_value(json_object_get(sp, "NextSeq"));
+        if (done && acked)
+            *acked = (uint64_t)json_integer_value(json_object_get(sp, "AckedSeq"));
+        json_decref(st);
+        if (done)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
 bool agentproc_unique_id(pid_t pid, char *out, size_t outlen)
 {
     char path[64], buf[1024], boot[64] = "";

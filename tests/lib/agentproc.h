@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct agentproc;
@@ -68,6 +69,13 @@ bool agentproc_stream(struct agentproc *a, bool (*fn)(json_t *ev, void *ctx), vo
 
 /* The agent's status file, parsed (new reference), or NULL. */
 json_t *agentproc_status(struct agentproc *a);
+
+/* Waits up to seconds until the agent status file at path says
+ * everything spooled was acknowledged (Spool: no pending events, AckedSeq
+ * just below NextSeq), polling ten times a second. Returns true then, the
+ * acknowledged seq into *acked when acked is not NULL; false when it did
+ * not drain in time. */
+bool agentproc_wait_drained(const char *status_path, int seconds, uint64_t *acked);
 
 /* The unique process id Yamori gives process pid (see docs/events.md), from
  * /proc; false when the process is gone. */
