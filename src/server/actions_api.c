@@ -142,25 +142,6 @@ bad:
     return false;
 }
 
-/* The device a request names (an id or a name): fills d; answers 400/404/409. */
-static int find_device(struct server *srv, struct http_response *rs, const char *ref, struct store_device *d)
-{
-    int e = -ENOENT;
-
-    memset(d, 0, sizeof(*d));
-    if (devices_valid_id(ref))
-        e = store_device_get(srv->store, ref, d);
-    if (e == -ENOENT && devices_valid_hostname(ref))
-        e = store_device_find_by_name(srv->store, ref, d);
-    if (e == -ENOENT)
-        http_error(rs, 404, "no device with the id or name '%.253s'", devices_valid_text(ref, 253) ? ref : "?");
-    else if (e == -ENOTUNIQ)
-        http_error(rs, 409, "several devices are named '%s'; use the device id", ref);
-    else if (e)
-        http_error(rs, 500, "cannot read the device (store error)");
-    return e;
-}
-
 struct list_query {
     struct store_action_filter f;
     struct store_device device;
@@ -215,7 +196,7 @@ static bool parse_list(struct http_request *rq, struct http_response *rs, unsign
         q->f.since_ms = ns / 1000000;
     }
     if (device) {
-        if (find_device(srv, rs, device, &q->device) != 0)
+        if (devices_find(srv->store, rs, device, &q->device) != 0)
             return false;
         q->f.device_id = q->device.id;
     }
@@ -306,7 +287,7 @@ static void create_action(struct http_request *rq, struct http_response *rs)
                    devices_valid_text(json_string_value(type), 32) ? json_string_value(type) : "?");
         goto out;
     }
-    if (find_device(srv, rs, json_string_value(device), &d) != 0)
+    if (devices_find(srv->store, rs, json_string_value(device), &d) != 0)
         goto out;
     req.device_id = d.id;
     req.type = json_string_value(type);

@@ -1,6 +1,7 @@
 /*
  * devices_int.h — what the devices modules share among themselves (private
- * to onboarding.c, enroll.c, devices.c, commands.c, devices_util.c):
+ * to onboarding.c, enroll.c, devices.c, commands.c, devices_util.c, and
+ * the routes that name a device: actions_api.c, live_api.c):
  * checks of input from the network, finding the device a route names, and
  * writing times.
  */
@@ -48,9 +49,13 @@ const char *devices_json_str(json_t *obj, const char *key, bool (*valid)(const c
  * misspelt member must not pass silently. */
 bool devices_json_only(json_t *obj, struct http_response *rs, ...) __attribute__((sentinel));
 
-/* The device the route's :id names: a device id, else a device name.
- * Answers 404 (none), 409 (a name several enrolled devices share) or 500
- * and returns the error; the caller clears *out on success. */
+/* The device ref names: a device id, else a device name (NULL or empty:
+ * none). Answers 404 (none), 409 (a name several enrolled devices share)
+ * or 500 and returns the error; the caller clears *out on success. For
+ * routes that take the device in their body (actions, live sessions). */
+int devices_find(struct store *st, struct http_response *rs, const char *ref, struct store_device *out);
+
+/* devices_find() for the device the route's :id names. */
 int devices_resolve(struct http_request *rq, struct http_response *rs, struct store_device *out);
 
 /* "key": RFC 3339 time, or null for 0. */

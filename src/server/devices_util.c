@@ -114,10 +114,8 @@ bool devices_json_only(json_t *obj, struct http_response *rs, ...)
     return true;
 }
 
-int devices_resolve(struct http_request *rq, struct http_response *rs, struct store_device *out)
+int devices_find(struct store *st, struct http_response *rs, const char *ref, struct store_device *out)
 {
-    struct store *st = http_server(rq)->store;
-    const char *ref = http_param(rq, "id");
     int e = -ENOENT;
 
     memset(out, 0, sizeof(*out));
@@ -136,6 +134,11 @@ int devices_resolve(struct http_request *rq, struct http_response *rs, struct st
     else if (e)
         http_error(rs, 500, "cannot read the device (store error)");
     return e;
+}
+
+int devices_resolve(struct http_request *rq, struct http_response *rs, struct store_device *out)
+{
+    return devices_find(http_server(rq)->store, rs, http_param(rq, "id"), out);
 }
 
 void devices_kv_time(struct jsonw *w, const char *key, int64_t ms)

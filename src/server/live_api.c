@@ -318,25 +318,6 @@ static bool query_offset(struct http_request *rq, struct http_response *rs, int6
     return true;
 }
 
-/* The device a request names (an id or a name): fills d; answers 400/404/409/500. */
-static int find_device(struct server *srv, struct http_response *rs, const char *ref, struct store_device *d)
-{
-    int e = -ENOENT;
-
-    memset(d, 0, sizeof(*d));
-    if (devices_valid_id(ref))
-        e = store_device_get(srv->store, ref, d);
-    if (e == -ENOENT && devices_valid_hostname(ref))
-        e = store_device_find_by_name(srv->store, ref, d);
-    if (e == -ENOENT)
-        http_error(rs, 404, "no device with the id or name '%.253s'", devices_valid_text(ref, 253) ? ref : "?");
-    else if (e == -ENOTUNIQ)
-        http_error(rs, 409, "several devices are named '%s'; use the device id", ref);
-    else if (e)
-        http_error(rs, 500, "cannot read the device (store error)");
-    return e;
-}
-
 /* ------------------------------------------------------------ sessions */
 
 /* 409 for a session someone else holds. */
@@ -374,7 +355,7 @@ static void open_session(struct http_request *rq, struct http_response *rs)
         http_error(rs, 400, "device: must be a device id or name");
         goto out;
     }
-    if (find_device(srv, rs, json_string_value(dev), &d) != 0)
+    if (devices_find(srv->store, rs, json_string_value(dev), &d) != 0)
         goto out;
     if (d.offboarded_ms) {
         http_error(rs, 409, "%s was offboarded; it takes no live response session", d.name);
