@@ -22,7 +22,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -42,6 +41,7 @@
 #include "agent/live.h"
 #include "check.h"
 #include "sandbox.h"
+#include "tmpdir.h"
 
 #define MINER_CONFIG                                                                                         \
     "{\n  \"autosave\": true,\n  \"cpu\": {\"enabled\": true, \"max-threads-hint\": 50},\n"                   \
@@ -52,14 +52,6 @@
 static char root[64];
 static pid_t child = -1;
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     if (child > 0) {
@@ -67,19 +59,7 @@ static void teardown(void)
         waitpid(child, NULL, 0);
         child = -1;
     }
-    if (root[0])
-        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    root[0] = '\0';
-}
-
-static bool make_root(void)
-{
-    snprintf(root, sizeof(root), "/tmp/yamori-livea-XXXXXX");
-    if (!mkdtemp(root)) {
-        root[0] = '\0';
-        return false;
-    }
-    return true;
+    tmpdir_remove(root);
 }
 
 static bool write_file(const char *path, const void *data, size_t len, mode_t mode)
@@ -184,7 +164,7 @@ static void yara_sample_is_malicious(void)
     char path[PATH_MAX], err[1024], sha[65];
     json_t *o;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livea"));
     snprintf(path, sizeof(path), "%s/config.json", root);
     CHECK(write_file(path, MINER_CONFIG, strlen(MINER_CONFIG), 0644));
     sha256_hex(MINER_CONFIG, strlen(MINER_CONFIG), sha);
@@ -205,7 +185,7 @@ static void indicator_is_malicious(void)
     char path[PATH_MAX], err[1024], sha[65], iocs[160];
     json_t *o;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livea"));
     snprintf(path, sizeof(path), "%s/named.bin", root);
     CHECK(write_file(path, bytes, strlen(bytes), 0644));
     sha256_hex(bytes, strlen(bytes), sha);
@@ -224,7 +204,7 @@ static void location_weighs_for_executables(void)
     char path[PATH_MAX], err[1024];
     json_t *o;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livea"));
     snprintf(path, sizeof(path), "%s/tool", root);
     CHECK(write_file(path, "#!/bin/sh\necho hi\n", 18, 0755));
     CHECK_MSG(analyze_file(path, NULL, &o, err, sizeof(err)) == 0, "%s", err);
@@ -257,7 +237,7 @@ static void refusals(void)
     char err[1024], path[PATH_MAX];
     json_t *o;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livea"));
     snprintf(path, sizeof(path), "%s/missing", root);
     CHECK_INT(analyze_file(path, NULL, &o, err, sizeof(err)), ==, -ENOENT);
     CHECK_MSG(strstr(err, "does not exist"), "%s", err);
@@ -364,7 +344,7 @@ static void deleted_image_is_suspicious(void)
     FILE *f;
     size_t n;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livea"));
     snprintf(path, sizeof(path), "%s/sleeper", root);
     snprintf(cmd, sizeof(cmd), "cp /bin/sleep '%s'", path);
     CHECK(system(cmd) == 0);

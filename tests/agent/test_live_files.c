@@ -22,7 +22,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -42,17 +41,10 @@
 #include "agent/live.h"
 #include "check.h"
 #include "sandbox.h"
+#include "tmpdir.h"
 
 static char root[64];
 static pid_t child = -1;
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void teardown(void)
 {
@@ -61,19 +53,7 @@ static void teardown(void)
         waitpid(child, NULL, 0);
         child = -1;
     }
-    if (root[0])
-        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    root[0] = '\0';
-}
-
-static bool make_root(void)
-{
-    snprintf(root, sizeof(root), "/tmp/yamori-livef-XXXXXX");
-    if (!mkdtemp(root)) {
-        root[0] = '\0';
-        return false;
-    }
-    return true;
+    tmpdir_remove(root);
 }
 
 /* Writes root/rel with content and mode. */
@@ -151,7 +131,7 @@ static void cd_checks_the_directory(void)
     char path[PATH_MAX], args[PATH_MAX + 64], err[512], want[PATH_MAX];
     json_t *o;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livef"));
     CHECK(put("sub/file", "x", 0644));
     snprintf(path, sizeof(path), "%s/link", root);
     CHECK(symlink("sub", path) == 0);
@@ -183,7 +163,7 @@ static void dir_lists_entries(void)
     char path[PATH_MAX], args[PATH_MAX + 64], err[512];
     json_t *o, *r;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livef"));
     CHECK(put("a.sh", "#!/bin/sh\n:\n", 0755));
     CHECK(put("b.txt", "abc", 0640));
     CHECK(put(".hidden", "secret", 0600));
@@ -261,7 +241,7 @@ static void dir_is_bounded(void)
     char path[PATH_MAX], args[PATH_MAX + 64], err[512];
     json_t *o;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livef"));
     for (int i = 0; i < 10050; i++) {
         int fd;
         snprintf(path, sizeof(path), "%s/f%05d", root, i);
@@ -296,7 +276,7 @@ static void fileinfo_describes(void)
     size_t i;
     bool found = false;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livef"));
     CHECK(put("data.bin", content, 0750));
     snprintf(path, sizeof(path), "%s/data.bin", root);
     CHECK(setxattr(path, "user.yamori", "hello", 5, 0) == 0);
@@ -377,7 +357,7 @@ static void findfile_finds_planted(void)
     json_t *r;
     atomic_int cancel = 1;
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livef"));
     CHECK(put("a/evil.sh", "x", 0755));
     CHECK(put("a/b/c/evil.sh.bak", "x", 0644));
     CHECK(put(".cache/evilish", "x", 0644));
@@ -444,7 +424,7 @@ static void findfile_skips_pseudo_fs(void)
 {
     static const struct sandbox_options sandbox = {.needs = "a private mount namespace"};
 
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livef"));
     CHECK(put("plain/cpuinfo", "not the kernel's", 0644));
     sandbox_run(&sandbox, body_proc_inside);
 }
@@ -512,7 +492,7 @@ static void live_command_refuses_hostile_args(void)
         CHECK_MSG(strstr(err, bad[i].says), "%s: the error '%s' does not say '%s'", bad[i].args, err, bad[i].says);
     }
     /* a good one runs */
-    CHECK(make_root());
+    CHECK(tmpdir_make(root, sizeof(root), "livef"));
     CHECK(put("x", "1", 0644));
     snprintf(args, sizeof(args), "{\"session\": 3, \"command\": \"dir\", \"cwd\": \"%s\", \"args\": {}}", root);
     CHECK_INT(run_live(args, &o, err, sizeof(err)), ==, 0);

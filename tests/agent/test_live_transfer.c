@@ -24,7 +24,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -44,6 +43,7 @@
 #include "agent/remediate_fs.h"
 #include "check.h"
 #include "mock_server.h"
+#include "tmpdir.h"
 
 static char dir[256];
 static struct channel *chan;
@@ -51,14 +51,6 @@ static struct commands *cmds;
 static struct pki pki;
 static bool curl_ready;
 static int64_t next_id = 100;
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void teardown(void)
 {
@@ -71,9 +63,7 @@ static void teardown(void)
     chan = NULL;
     mock_stop();
     pki_free(&pki);
-    if (dir[0])
-        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    dir[0] = '\0';
+    tmpdir_remove(dir);
 }
 
 static bool write_file(const char *path, const void *data, size_t len, mode_t mode)
@@ -122,11 +112,8 @@ static bool start(void)
     struct agent_conf conf;
     char err[512];
 
-    snprintf(dir, sizeof(dir), "/tmp/yamori-livet.XXXXXX");
-    if (!mkdtemp(dir)) {
-        dir[0] = '\0';
+    if (!tmpdir_make(dir, sizeof(dir), "livet"))
         return false;
-    }
     if (pki_make(&pki, "test CA") != 0 || !mock_start(&pki, "IP:127.0.0.1"))
         return false;
     agentconf_defaults(&conf);

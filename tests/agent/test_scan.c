@@ -16,6 +16,7 @@
  */
 #include "check.h"
 #include "sandbox.h"
+#include "tmpdir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,19 +55,9 @@ struct fixture {
     char ioc_sha[65];
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void fx_destroy(struct fixture *fx)
 {
-    if (fx->root[0])
-        nftw(fx->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    fx->root[0] = '\0';
+    tmpdir_remove(fx->root);
 }
 
 static int fx_write(const struct fixture *fx, const char *rel, const char *content, size_t len, mode_t mode)
@@ -112,11 +103,8 @@ static int fx_create(struct fixture *fx)
     char text[512], md5a[33], md5b[33], path[PATH_MAX + 32];
     int e;
 
-    snprintf(fx->root, sizeof(fx->root), "/tmp/yamori-scan-XXXXXX");
-    if (!mkdtemp(fx->root)) {
-        fx->root[0] = '\0';
+    if (!tmpdir_make(fx->root, sizeof(fx->root), "scan"))
         return -errno;
-    }
     snprintf(fx->adm, sizeof(fx->adm), "%s/adm", fx->root);
     snprintf(fx->sys, sizeof(fx->sys), "%s/sys", fx->root);
     digest_hex(EVP_sha256(), IOC_BYTES, strlen(IOC_BYTES), fx->ioc_sha);
@@ -892,8 +880,7 @@ static void rules_match_their_samples(void)
     size_t i;
     int e;
 
-    snprintf(fx.root, sizeof(fx.root), "/tmp/yamori-scan-XXXXXX");
-    CHECK(mkdtemp(fx.root) != NULL);
+    CHECK(tmpdir_make(fx.root, sizeof(fx.root), "scan"));
     for (const struct sample *s = samples; s->name; s++) {
         snprintf(rel, sizeof(rel), "samples/%s", s->name);
         e = fx_write(&fx, rel, s->bytes, s->len ? s->len : strlen(s->bytes), 0644);

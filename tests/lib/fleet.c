@@ -16,6 +16,7 @@
 
 #include "agent/agentconf.h"
 #include "agentproc.h"
+#include "tmpdir.h"
 
 static const char *jstr(json_t *o, const char *k)
 {
@@ -417,11 +418,10 @@ static int enroll_agent(struct fleet *f, const char *group, char *err, size_t er
 /* Makes the work directory (and the kept data directory inside). */
 static int make_dir(struct fleet *f, const char *name, bool keep_data, char *err, size_t errlen)
 {
-    snprintf(f->dir, sizeof(f->dir), "/tmp/yamori-%s.XXXXXX", name ? name : "fleet");
-    if (!mkdtemp(f->dir)) {
+    if (!tmpdir_make(f->dir, sizeof(f->dir), name ? name : "fleet")) {
         int e = errno;
-        snprintf(err, errlen, "mkdtemp %s: %s", f->dir, strerror(e));
-        f->dir[0] = '\0';
+        snprintf(err, errlen, "cannot make a work directory /tmp/yamori-%s.*: %s", name ? name : "fleet",
+                 strerror(e));
         return -e;
     }
     chmod(f->dir, 0711); /* the server, running as nobody, reaches its data directory inside */
@@ -473,11 +473,7 @@ static void release(struct fleet *f, bool keep)
     if (keep)
         keep_logs(f);
     serverproc_stop(f->server);
-    if (f->dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-        (void)!system(cmd);
-    }
+    tmpdir_remove(f->dir);
     free(f);
 }
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tmpdir.h"
 
 /* mkdir -p path with mode. Returns 0 or -1 (errno set). */
 static int mkdirs(const char *path, mode_t mode)
@@ -160,14 +161,6 @@ static void reap_all(void)
         ;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 void sandbox_run(const struct sandbox_options *opt, void (*body)(void))
 {
     char msg[sizeof(check_message_) + 2] = "", dir[64] = "";
@@ -178,11 +171,10 @@ void sandbox_run(const struct sandbox_options *opt, void (*body)(void))
     if (!check_is_root())
         SKIP("needs root (%s)", opt->needs ? opt->needs : "namespaces");
     if (opt->workdir) {
-        snprintf(dir, sizeof(dir), "/tmp/yamori-%s.XXXXXX", opt->workdir);
-        if (!mkdtemp(dir) || chmod(dir, 0755) != 0) {
-            check_fail_(__FILE__, __LINE__, "cannot make the work directory %s: %s", dir, strerror(errno));
-            dir[0] = '\0';
-            goto out;
+        if (!tmpdir_make(dir, sizeof(dir), opt->workdir) || chmod(dir, 0755) != 0) {
+            check_fail_(__FILE__, __LINE__, "cannot make the work directory /tmp/yamori-%s.*: %s", opt->workdir,
+                        strerror(errno));
+            goto out;   /* which removes it when it was made */
         }
         if (opt->dir && snprintf(opt->dir, opt->dirlen, "%s", dir) >= (int)opt->dirlen) {
             check_fail_(__FILE__, __LINE__, "the work directory's path %s does not fit %zu bytes", dir, opt->dirlen);
@@ -237,8 +229,7 @@ out:
         close(p[0]);
     if (p[1] >= 0)
         close(p[1]);
-    if (dir[0])
-        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    tmpdir_remove(dir);
     if (opt->dir && opt->dirlen)
         opt->dir[0] = '\0';
 }

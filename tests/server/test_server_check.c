@@ -23,37 +23,22 @@
 
 #include "check.h"
 #include "serverproc.h"
+#include "tmpdir.h"
 
 static char dir[64];   /* this case's temporary directory */
 static char *before;   /* what was on disk before -n ran */
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 static void teardown(void)
 {
     serverproc_stop_all();
     free(before);
     before = NULL;
-    if (dir[0])
-        nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-    dir[0] = '\0';
+    tmpdir_remove(dir);
 }
 
 static bool make_dir(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/yamori-check-test.XXXXXX");
-    if (!mkdtemp(dir)) {
-        dir[0] = '\0';
-        return false;
-    }
-    return true;
+    return tmpdir_make(dir, sizeof(dir), "check-test");
 }
 
 /* Runs `yamori server -n --set data_dir=DATA --set user=nobody ARGS`,
