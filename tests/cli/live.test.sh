@@ -39,31 +39,19 @@ PORT=$((20000 + RANDOM % 20000))
 export HOME="$T/home"
 mkdir -p "$HOME"
 
-wait_for() {   # wait_for PATTERN CMD...: until CMD's output matches (bounded); prints it
-    local pat=$1 out=""; shift
-    for _ in $(seq 1 120); do
-        out=$("$@" 2>&1)
-        if grep -qE -- "$pat" <<<"$out"; then
-            echo "$out"
-            return 0
-        fi
-        sleep 0.5
-    done
-    echo "$out"
-    return 1
-}
+. tests/lib/wait_for.sh
 
 "$Y" up --data-dir "$T/data" --listen "127.0.0.1:$PORT" --server-user nobody \
     --agent-config-dir "$T/etc" --agent-state-dir "$T/state" >"$T/up.log" 2>&1 &
 UP=$!
-if ! wait_for '^Yamori is running' cat "$T/up.log" >/dev/null; then
+if ! wait_for 120 '^Yamori is running' cat "$T/up.log" >/dev/null; then
     fail setup "yamori up did not start: $(tail -20 "$T/up.log" "$T/data/server.log" 2>/dev/null)"
     exit 0
 fi
 host=$(hostname)
 # a session opens once the agent's heartbeat or command poll reached the server
-if ! wait_for '"online": *true' "$Y" devices --json >/dev/null \
-   || ! wait_for '"health": *"active"' "$Y" devices --json >/dev/null; then
+if ! wait_for 120 '"online": *true' "$Y" devices --json >/dev/null \
+   || ! wait_for 120 '"health": *"active"' "$Y" devices --json >/dev/null; then
     fail setup "the local agent did not become active: $(tail -5 "$T/up.log")"
     exit 0
 fi
@@ -154,7 +142,7 @@ fi
 # SIGINT (Ctrl-C) during a script cancels the running command and runs no more lines
 "$Y" live "$host" -c "findfile * -path / -max 100000" -c "connect" >"$T/int.out" 2>"$T/int.err" &
 INT=$!
-if wait_for '^/' head -c 4096 "$T/int.out" >/dev/null; then
+if wait_for 120 '^/' head -c 4096 "$T/int.out" >/dev/null; then
     kill -INT "$INT"
 fi
 wait "$INT"; rc=$?
@@ -221,10 +209,10 @@ mkfifo "$T/in"
 HELD=$!
 exec 7<>"$T/in"   # read-write: never blocks, even when the client has gone
 echo "findfile yamori-live-planted-* -path $T/plant &" >&7
-if id=$(wait_for '^\[[0-9]+\] started in the background' cat "$T/held.out") \
+if id=$(wait_for 120 '^\[[0-9]+\] started in the background' cat "$T/held.out") \
    && id=$(grep -oE '^\[[0-9]+\]' <<<"$id" | tr -d '[]') && [ -n "$id" ]; then
     echo "fg $id" >&7
-    if wait_for "^$T/plant/$planted" cat "$T/held.out" >/dev/null; then
+    if wait_for 120 "^$T/plant/$planted" cat "$T/held.out" >/dev/null; then
         pass background_then_fg
     else
         fail background_then_fg "$(cat "$T/held.out" "$T/held.err")"

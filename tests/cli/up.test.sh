@@ -44,19 +44,7 @@ start_up() {   # start_up LOG: starts `yamori up`, waits for its banner
 }
 
 # waits (bounded) until CMD's output matches PATTERN; prints the last output
-wait_for() {   # wait_for PATTERN CMD...
-    local pat=$1 out=""; shift
-    for _ in $(seq 1 120); do
-        out=$("$@" 2>&1)
-        if grep -q -- "$pat" <<<"$out"; then
-            echo "$out"
-            return 0
-        fi
-        sleep 0.5
-    done
-    echo "$out"
-    return 1
-}
+. tests/lib/wait_for.sh
 
 if start_up "$T/up1.log" && grep -q "password" "$T/up1.log" && grep -q "CA  *SHA256:" "$T/up1.log"; then
     pass starts_and_prints_credentials
@@ -66,7 +54,7 @@ else
 fi
 
 host=$(hostname)
-if out=$(wait_for '"health": *"active"' "$Y" devices --json) && grep -q "\"$host\"" <<<"$out"; then
+if out=$(wait_for 120 '"health": *"active"' "$Y" devices --json) && grep -q "\"$host\"" <<<"$out"; then
     pass local_agent_enrolled_and_active
 else
     fail local_agent_enrolled_and_active "$out"
@@ -74,7 +62,7 @@ fi
 
 marker="yamori-up-marker-$$-$RANDOM"
 /bin/sh -c "true $marker"
-if out=$(wait_for "$marker" "$Y" events --device "$host" --type process --since 10m --limit 10000 --json); then
+if out=$(wait_for 120 "$marker" "$Y" events --device "$host" --type process --since 10m --limit 10000 --json); then
     pass events_of_this_machine_stored
 else
     fail events_of_this_machine_stored "no event with $marker: $(tail -c 600 <<<"$out")"
@@ -90,7 +78,7 @@ fi
 
 pw1=$(grep -o 'password [A-Za-z0-9]*' "$T/up1.log")
 if start_up "$T/up2.log" && [ "$(grep -o 'password [A-Za-z0-9]*' "$T/up2.log")" = "$pw1" ] \
-   && out=$(wait_for '"health": *"active"' "$Y" devices --json) \
+   && out=$(wait_for 120 '"health": *"active"' "$Y" devices --json) \
    && [ "$(grep -o '"id": *"' <<<"$out" | wc -l)" -eq 1 ] && [ ! -e "$T/data/onboarding-local.json" ]; then
     pass second_start_reuses_everything
 else

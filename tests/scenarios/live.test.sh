@@ -53,19 +53,7 @@ export HOME="$T/home"
 mkdir -p "$HOME"
 PORT=$((20000 + RANDOM % 20000))
 
-wait_for() {   # wait_for TRIES PATTERN CMD...: until CMD's output matches; prints it
-    local tries=$1 pat=$2 out=""; shift 2
-    for _ in $(seq 1 "$tries"); do
-        out=$("$@" 2>&1)
-        if grep -qE -- "$pat" <<<"$out"; then
-            echo "$out"
-            return 0
-        fi
-        sleep 0.5
-    done
-    echo "$out"
-    return 1
-}
+. tests/lib/wait_for.sh
 in_sb() { sandbox_run "$SB" "$@"; }
 y() { sandbox_run "$SB" env HOME="$HOME" "$Y" "$@"; }
 live() { sandbox_run "$SB" env HOME="$HOME" "$Y" live "$DEVICE" "$@"; }

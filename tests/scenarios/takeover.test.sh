@@ -50,19 +50,7 @@ PORT=$((20000 + RANDOM % 20000))
 SSH_PORT=2222
 PASSWORD="Tr0ub4dor-$RANDOM"
 
-wait_for() {   # wait_for TRIES PATTERN CMD...: until CMD's output matches; prints it
-    local tries=$1 pat=$2 out=""; shift 2
-    for _ in $(seq 1 "$tries"); do
-        out=$("$@" 2>&1)
-        if grep -qE -- "$pat" <<<"$out"; then
-            echo "$out"
-            return 0
-        fi
-        sleep 0.5
-    done
-    echo "$out"
-    return 1
-}
+. tests/lib/wait_for.sh
 
 # ---------------------------------------------------------------- server and agent
 echo "admin-password-$RANDOM$RANDOM" > "$T/admin-password"
