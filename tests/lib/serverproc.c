@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,35 @@ const char *serverproc_binary(void)
     const char *dir = getenv("YAMORI_SAN_BIN");
     snprintf(path, sizeof(path), "%s/yamori", dir && *dir ? dir : "build/san");
     return path;
+}
+
+int serverproc_cli(char *out, size_t outlen, const char *fmt, ...)
+{
+    char args[1024], cmd[1700];
+    va_list ap;
+    FILE *p;
+    size_t n = 0;
+    int st;
+
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd), "%s %s 2>&1 </dev/null", serverproc_binary(), args);
+    p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    while (n + 1 < outlen) {
+        size_t k = fread(out + n, 1, outlen - 1 - n, p);
+        if (k == 0)
+            break;
+        n += k;
+    }
+    if (outlen)
+        out[n] = '\0';
+    while (fgetc(p) != EOF)
+        ;
+    st = pclose(p);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 unsigned serverproc_free_port(void)

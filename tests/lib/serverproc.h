@@ -35,6 +35,12 @@ struct serverproc_options {
  * build/san/yamori). Returns a static buffer. */
 const char *serverproc_binary(void);
 
+/* Runs `yamori ARGS` (ARGS: printf-formatted, a shell word list of safe
+ * words), its standard output and error into out (cut to outlen - 1
+ * bytes, always terminated), standard input empty. Returns its exit
+ * status, -1 when it could not run or did not exit normally. */
+int serverproc_cli(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
  * read back), or 0. */
 unsigned serverproc_free_port(void);

@@ -42,37 +42,6 @@ static void teardown(void)
     unsetenv("YAMORI_PASSWORD");
 }
 
-/* Runs `yamori ARGS` (a shell word list of safe words), output into out.
- * Returns the exit status (-1 when it did not exit normally). */
-static int yamori(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int yamori(char *out, size_t outlen, const char *fmt, ...)
-{
-    char args[1024], cmd[1700];
-    va_list ap;
-    FILE *p;
-    size_t n = 0;
-    int st;
-
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd), "%s %s 2>&1 </dev/null", serverproc_binary(), args);
-    p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    while (n + 1 < outlen) {
-        size_t k = fread(out + n, 1, outlen - 1 - n, p);
-        if (k == 0)
-            break;
-        n += k;
-    }
-    out[n] = '\0';
-    while (fgetc(p) != EOF)
-        ;
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static bool fingerprint(const char *ca_path, char *out, size_t outlen)
 {
     FILE *f = fopen(ca_path, "r");
@@ -131,21 +100,21 @@ static void cli_login_manage_logout(void)
 
     /* a wrong fingerprint: refused, nothing saved */
     setenv("YAMORI_PASSWORD", SERVERPROC_ADMIN_PASSWORD, 1);
-    CHECK_INT(yamori(out, sizeof(out), "login %s --user admin --fingerprint SHA256:%064d", url, 0), ==, 1);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "login %s --user admin --fingerprint SHA256:%064d", url, 0), ==, 1);
     CHECK_MSG(strstr(out, "refusing to trust"), "%s", out);
     CHECK(access(config, F_OK) != 0);
     /* no terminal and no fingerprint: it says what to do */
-    CHECK_INT(yamori(out, sizeof(out), "login %s --user admin", url), ==, 1);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "login %s --user admin", url), ==, 1);
     CHECK_MSG(strstr(out, "--fingerprint"), "%s", out);
     /* a wrong password */
     setenv("YAMORI_PASSWORD", "not the admin password", 1);
-    CHECK_INT(yamori(out, sizeof(out), "login %s --user admin --fingerprint %s", url, fp), ==, 1);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "login %s --user admin --fingerprint %s", url, fp), ==, 1);
     CHECK_MSG(strstr(out, "wrong user name or password"), "%s", out);
     CHECK(access(config, F_OK) != 0);
 
     /* the right one (fingerprint given as openssl prints it) */
     setenv("YAMORI_PASSWORD", SERVERPROC_ADMIN_PASSWORD, 1);
-    CHECK_INT(yamori(out, sizeof(out), "login %s/ --user admin --fingerprint %s", url, fp), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "login %s/ --user admin --fingerprint %s", url, fp), ==, 0);
     CHECK_MSG(strstr(out, "logged in to") && strstr(out, "as admin (admin)"), "%s", out);
     cfg = saved_config();
     CHECK(cfg);
@@ -166,29 +135,29 @@ static void cli_login_manage_logout(void)
     CHECK(f);
     fputs("ann's password\n", f);
     fclose(f);
-    CHECK_INT(yamori(out, sizeof(out), "users add ann --role analyst --password-file %s", pw), ==, 0);
-    CHECK_INT(yamori(out, sizeof(out), "users add ann --role analyst --password-file %s", pw), ==, 1);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users add ann --role analyst --password-file %s", pw), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users add ann --role analyst --password-file %s", pw), ==, 1);
     CHECK_MSG(strstr(out, "already exists") && strstr(out, "HTTP 409"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "users"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users"), ==, 0);
     CHECK_MSG(strstr(out, "NAME") && strstr(out, "ann") && strstr(out, "analyst"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "users list --json"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users list --json"), ==, 0);
     list = json_loads(out, 0, NULL);
     CHECK_MSG(list && json_array_size(json_object_get(list, "users")) == 2, "%s", out);
     json_decref(list);
-    CHECK_INT(yamori(out, sizeof(out), "users set-role ann responder"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users set-role ann responder"), ==, 0);
     CHECK_MSG(strstr(out, "responder"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "users set-role ann king"), ==, 1);
-    CHECK_INT(yamori(out, sizeof(out), "users disable ann"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users set-role ann king"), ==, 1);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users disable ann"), ==, 0);
     CHECK_MSG(strstr(out, "disabled"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "users enable ann"), ==, 0);
-    CHECK_INT(yamori(out, sizeof(out), "users passwd ann --password-file %s", pw), ==, 0);
-    CHECK_INT(yamori(out, sizeof(out), "users frobnicate"), ==, 2);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users enable ann"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users passwd ann --password-file %s", pw), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users frobnicate"), ==, 2);
 
     /* tokens */
-    CHECK_INT(yamori(out, sizeof(out), "tokens create ci --role viewer --expires 1d"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "tokens create ci --role viewer --expires 1d"), ==, 0);
     CHECK_MSG(strstr(out, "ymt_") && strstr(out, "shown only this once"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "tokens create bad --expires soon"), ==, 2);
-    CHECK_INT(yamori(out, sizeof(out), "tokens list --json"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "tokens create bad --expires soon"), ==, 2);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "tokens list --json"), ==, 0);
     list = json_loads(out, 0, NULL);
     CHECK_MSG(list && json_array_size(json_object_get(list, "tokens")) == 2, "%s", out);
     {
@@ -196,26 +165,26 @@ static void cli_login_manage_logout(void)
         long long id = json_integer_value(json_object_get(t, "id"));
         CHECK_STR(json_string_value(json_object_get(t, "name")), "ci");
         json_decref(list);
-        CHECK_INT(yamori(out, sizeof(out), "tokens revoke %lld", id), ==, 0);
-        CHECK_INT(yamori(out, sizeof(out), "tokens revoke %lld", id), ==, 1);
+        CHECK_INT(serverproc_cli(out, sizeof(out), "tokens revoke %lld", id), ==, 0);
+        CHECK_INT(serverproc_cli(out, sizeof(out), "tokens revoke %lld", id), ==, 1);
         CHECK_MSG(strstr(out, "already revoked"), "%s", out);
     }
-    CHECK_INT(yamori(out, sizeof(out), "tokens"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "tokens"), ==, 0);
     CHECK_MSG(strstr(out, "STATE") && strstr(out, "revoked") && strstr(out, "active"), "%s", out);
 
     /* audit */
-    CHECK_INT(yamori(out, sizeof(out), "audit --since 1h --limit 50"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "audit --since 1h --limit 50"), ==, 0);
     CHECK_MSG(strstr(out, "ACTION") && strstr(out, "token.revoke") && strstr(out, "user.create"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "audit --action user.* --json"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "audit --action user.* --json"), ==, 0);
     list = json_loads(out, 0, NULL);
     CHECK_MSG(list && json_array_size(json_object_get(list, "entries")) >= 4, "%s", out);
     json_decref(list);
-    CHECK_INT(yamori(out, sizeof(out), "audit --limit 0"), ==, 1);
-    CHECK_INT(yamori(out, sizeof(out), "users delete ann"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "audit --limit 0"), ==, 1);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users delete ann"), ==, 0);
 
     /* logging in again revokes the first token */
     CHECK_INT(status_with_token(first_token), ==, 200);
-    CHECK_INT(yamori(out, sizeof(out), "login %s --user admin --ca %s", url, serverproc_ca(server)), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "login %s --user admin --ca %s", url, serverproc_ca(server)), ==, 0);
     CHECK_INT(status_with_token(first_token), ==, 401);
     cfg = saved_config();
     CHECK(cfg);
@@ -225,15 +194,15 @@ static void cli_login_manage_logout(void)
     CHECK_INT(status_with_token(first_token), ==, 200);
 
     /* logout revokes and forgets */
-    CHECK_INT(yamori(out, sizeof(out), "logout"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "logout"), ==, 0);
     CHECK_MSG(strstr(out, "logged out"), "%s", out);
     CHECK_INT(status_with_token(first_token), ==, 401);
     cfg = saved_config();
     CHECK(cfg);
     CHECK_STR(json_string_value(json_object_get(cfg, "token")), "");
     json_decref(cfg);
-    CHECK_INT(yamori(out, sizeof(out), "users"), ==, 1);
-    CHECK_INT(yamori(out, sizeof(out), "logout"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "users"), ==, 1);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "logout"), ==, 0);
     CHECK_MSG(strstr(out, "not logged in"), "%s", out);
     CHECK_INT(serverproc_stop(server), ==, 0);
     server = NULL;

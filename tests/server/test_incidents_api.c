@@ -378,37 +378,6 @@ static void incident_state(struct serverproc *s, int64_t id, char *out, size_t o
     json_decref(v);
 }
 
-/* ------------------------------------------------------------------ the CLI */
-
-static int yamori(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int yamori(char *out, size_t outlen, const char *fmt, ...)
-{
-    char args[1024], cmd[1700];
-    va_list ap;
-    FILE *p;
-    size_t n = 0;
-    int st;
-
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd), "%s %s 2>&1 </dev/null", serverproc_binary(), args);
-    p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    while (n + 1 < outlen) {
-        size_t k = fread(out + n, 1, outlen - 1 - n, p);
-        if (k == 0)
-            break;
-        n += k;
-    }
-    out[n] = '\0';
-    while (fgetc(p) != EOF)
-        ;
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* A CLI configuration for user slot `who` (the bearer token of hdr). */
 static bool cli_login_as(struct serverproc *s, int who)
 {
@@ -785,30 +754,30 @@ static void analyst_works_an_incident(void)
 
     /* ---- the CLI, as an analyst */
     CHECK(cli_login_as(s, ANN));
-    CHECK_INT(yamori(out, sizeof(out), "incidents --status resolved"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "incidents --status resolved"), ==, 0);
     CHECK_MSG(strstr(out, "Multi-stage incident involving") && strstr(out, "web-1"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "incident show %lld", (long long)scen), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "incident show %lld", (long long)scen), ==, 0);
     CHECK_MSG(strstr(out, "/usr/lib/runtime") && strstr(out, "malicious") && strstr(out, "command-and-control") &&
                   strstr(out, "Reverse shell connection") && strstr(out, "ann"),
               "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "alert show %lld", (long long)cron_alert), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "alert show %lld", (long long)cron_alert), ==, 0);
     CHECK_MSG(strstr(out, "Suspicious cron persistence") && strstr(out, "/etc/cron.d/awsd") &&
                   strstr(out, "T1053.003"),
               "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "alerts --device web-1 --json"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "alerts --device web-1 --json"), ==, 0);
     v = json_loads(out, 0, NULL);
     CHECK_INT(num(v, "total"), ==, 5);
     json_decref(v);
-    CHECK_INT(yamori(out, sizeof(out), "incident update %lld --status active --tag cli", (long long)remote), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "incident update %lld --status active --tag cli", (long long)remote), ==, 0);
     CHECK_MSG(strstr(out, "tags cli"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "incident comment %lld 'seen from the CLI'", (long long)remote), ==, 0);
-    CHECK_INT(yamori(out, sizeof(out), "incident update %lld --status nonsense", (long long)remote), ==, 1);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "incident comment %lld 'seen from the CLI'", (long long)remote), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "incident update %lld --status nonsense", (long long)remote), ==, 1);
     CHECK_MSG(strstr(out, "status: must be one of"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "incident merge %lld --into %lld", (long long)remote, (long long)scen), ==, 1);
-    CHECK_INT(yamori(out, sizeof(out), "suppressions"), ==, 0);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "incident merge %lld --into %lld", (long long)remote, (long long)scen), ==, 1);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "suppressions"), ==, 0);
     CHECK_MSG(strstr(out, "yamori-persistence-cron") && strstr(out, "/usr/bin/bash"), "%s", out);
-    CHECK_INT(yamori(out, sizeof(out), "suppressions remove %lld", (long long)supp), ==, 1); /* admin only */
-    CHECK_INT(yamori(out, sizeof(out), "incident frobnicate 1"), ==, 2);
+    CHECK_INT(serverproc_cli(out, sizeof(out), "suppressions remove %lld", (long long)supp), ==, 1); /* admin only */
+    CHECK_INT(serverproc_cli(out, sizeof(out), "incident frobnicate 1"), ==, 2);
 
     /* ---- audit */
     v = api(s, ADMIN, "GET", "/api/v1/audit?action=incident.&limit=100", NULL, &st);

@@ -47,31 +47,13 @@ static bool make_dir(void)
 static int check_n(const char *data, char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int check_n(const char *data, char *out, size_t outlen, const char *fmt, ...)
 {
-    char args[1024], cmd[2000];
+    char args[1024];
     va_list ap;
-    FILE *p;
-    size_t n = 0;
-    int st;
 
     va_start(ap, fmt);
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof(cmd), "%s server -n --set data_dir=%s --set user=nobody %s 2>&1 </dev/null",
-             serverproc_binary(), data, args);
-    p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    while (n + 1 < outlen) {
-        size_t k = fread(out + n, 1, outlen - 1 - n, p);
-        if (k == 0)
-            break;
-        n += k;
-    }
-    out[n] = '\0';
-    while (fgetc(p) != EOF)
-        ;
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return serverproc_cli(out, outlen, "server -n --set data_dir=%s --set user=nobody %s", data, args);
 }
 
 /* ------------------------------------------------------------ what is on disk */
